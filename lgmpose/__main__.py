@@ -1,0 +1,5 @@
+import sys
+
+from lgmpose.cli import main
+
+sys.exit(main())

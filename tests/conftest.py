@@ -1,0 +1,28 @@
+"""Shared fixtures. Tests that need the real data in ../shared skip cleanly when it is absent."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def shared_dir() -> Path | None:
+    env = os.environ.get("LGMPOSE_SHARED")
+    candidates = [Path(env)] if env else []
+    candidates.append(REPO_ROOT.parent / "shared")
+    for candidate in candidates:
+        if (candidate / "data").is_dir():
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data`` (or ``$LGMPOSE_SHARED/data``); skips the test when it is absent."""
+    root = shared_dir()
+    if root is None:
+        pytest.skip("shared data not available (set LGMPOSE_SHARED or place ../shared)")
+    return root / "data"
