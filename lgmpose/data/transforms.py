@@ -1,0 +1,171 @@
+"""Top-down geometry: box -> (center, scale) -> affine crop, and the seeded random augmentations.
+
+Conventions shared by training, evaluation and inference (NumPy/OpenCV only, never torch):
+
+* points are ``(x, y)`` in pixels, pixel centres at integer coordinates (OpenCV's convention);
+* a crop is ``center`` (x, y) and ``scale`` (w, h) in image pixels: the region of the image that fills
+  the model input (already padded and fixed to the input aspect ratio);
+* sizes are ``(H, W)``, the same order as ``input_size`` everywhere in lgmpose;
+* ``rot`` is in degrees; a positive angle turns the image content counter-clockwise in the crop.
+
+Two warps exist. The standard one (HRNet/SimpleBaseline) maps the crop centre to ``(W/2, H/2)`` and
+``scale`` to ``W`` pixels. The unbiased one of UDP (Huang et al., CVPR 2020) maps it to
+``((W-1)/2, (H-1)/2)`` and ``scale`` to ``W-1`` pixel intervals, which keeps flipped crops and
+resized heatmaps aligned; use it with the ``udp`` codec.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+__all__ = [
+    "IMAGENET_MEAN", "IMAGENET_STD", "box_to_center_scale", "fix_aspect_ratio",
+    "get_affine_transform", "warp_affine", "transform_points", "flip_matrix",
+    "flip_keypoints", "random_scale_rotation", "random_shift", "half_body_center_scale",
+    "select_half_body", "normalize_image",
+]
+
+IMAGENET_MEAN = np.array([123.675, 116.28, 103.53], dtype=np.float32)  # RGB, 0-255 scale
+IMAGENET_STD = np.array([58.395, 57.12, 57.375], dtype=np.float32)
+
+
+def fix_aspect_ratio(scale: np.ndarray, aspect_ratio: float) -> np.ndarray:
+    """Grow the shorter side of ``scale[..., (w, h)]`` so that ``w / h == aspect_ratio``."""
+    scale = np.asarray(scale, dtype=np.float32)
+    w, h = scale[..., 0], scale[..., 1]
+    wider = w > aspect_ratio * h
+    return np.stack([np.where(wider, w, h * aspect_ratio),
+                     np.where(wider, w / aspect_ratio, h)], axis=-1).astype(np.float32)
+
+
+def box_to_center_scale(box_xywh, aspect_ratio: float, padding: float = 1.25):
+    """``[x, y, w, h]`` (or ``[N, 4]``) -> ``center (x, y)``, ``scale (w, h)``, both float32.
+
+    ``aspect_ratio`` is the model input's ``W / H`` (0.75 for 256x192). The box is first fixed to that
+    ratio by growing its shorter side, then multiplied by ``padding``.
+    """
+    box = np.asarray(box_xywh, dtype=np.float32)
+    center = box[..., :2] + box[..., 2:4] * 0.5
+    scale = fix_aspect_ratio(box[..., 2:4], aspect_ratio) * padding
+    return center.astype(np.float32), scale.astype(np.float32)
+
+
+def get_affine_transform(center, scale, rot: float, output_size: Sequence[int], inv: bool = False,
+                         udp: bool = False, shift=(0.0, 0.0)) -> np.ndarray:
+    """The 2x3 matrix taking image points to crop points (``inv=True``: crop to image).
+
+    ``output_size`` is ``(H, W)``; ``shift`` moves the crop centre by a fraction of ``scale``.
+    """
+    out_h, out_w = output_size
+    cx, cy = (np.asarray(center, dtype=np.float64)
+              + np.asarray(shift, dtype=np.float64) * np.asarray(scale, dtype=np.float64)[:2])
+    scale_w, scale_h = float(scale[0]), float(scale[1])
+    if udp:
+        sx, sy = (out_w - 1.0) / scale_w, (out_h - 1.0) / scale_h
+        dst_cx, dst_cy = (out_w - 1.0) * 0.5, (out_h - 1.0) * 0.5
+    else:
+        # The standard warp: one factor from the width (the aspect ratio is already fixed).
+        sx = sy = out_w / scale_w
+        dst_cx, dst_cy = out_w * 0.5, out_h * 0.5
+    angle = math.radians(rot)
+    cs, sn = math.cos(angle), math.sin(angle)
+    # crop = S * R(-rot) * (p - c) + dst_c, in image axes (y down)
+    linear = np.array([[sx * cs, sx * sn], [-sy * sn, sy * cs]], dtype=np.float64)
+    matrix = np.empty((2, 3), dtype=np.float64)
+    matrix[:, :2] = linear
+    matrix[:, 2] = np.array([dst_cx, dst_cy]) - linear @ np.array([cx, cy])
+    if inv:
+        matrix = cv2.invertAffineTransform(matrix)
+    return matrix
+
+
+def flip_matrix(matrix: np.ndarray, output_width: int) -> np.ndarray:
+    """Compose a crop matrix with a horizontal mirror of the crop about its pixel grid.
+
+    The result crops exactly the mirror image of the original crop (pixel ``x -> W - 1 - x``), so a
+    flipped training sample needs no full-image flip and carries no half-pixel bias.
+    """
+    flipped = np.array(matrix, dtype=np.float64, copy=True)
+    flipped[0] = -flipped[0]
+    flipped[0, 2] += output_width - 1.0
+    return flipped
+
+
+def warp_affine(image: np.ndarray, matrix: np.ndarray, output_size: Sequence[int],
+                flags: int = cv2.INTER_LINEAR) -> np.ndarray:
+    """Crop ``image`` with ``matrix`` to ``output_size (H, W)``; outside pixels are black."""
+    out_h, out_w = output_size
+    return cv2.warpAffine(image, np.asarray(matrix, dtype=np.float64), (int(out_w), int(out_h)),
+                          flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+
+def transform_points(points, matrix: np.ndarray) -> np.ndarray:
+    """Apply a 2x3 matrix to ``points[..., 2]`` (any leading shape); returns float32."""
+    points = np.asarray(points, dtype=np.float64)
+    matrix = np.asarray(matrix, dtype=np.float64)
+    out = points[..., :2] @ matrix[:, :2].T + matrix[:, 2]
+    return out.astype(np.float32)
+
+
+def flip_keypoints(keypoints, visible, flip_indices: Sequence[int], width: float):
+    """Mirror keypoints ``[..., K, 2]`` in an image (or crop) of ``width`` pixels, swapping left/right.
+
+    Pixel ``x`` goes to ``width - 1 - x``; returns ``(keypoints, visible)`` reordered by ``flip_indices``.
+    """
+    keypoints = np.array(keypoints, dtype=np.float32, copy=True)
+    keypoints[..., 0] = (width - 1) - keypoints[..., 0]
+    index = np.asarray(flip_indices, dtype=np.int64)
+    return keypoints[..., index, :], np.asarray(visible)[..., index]
+
+
+def random_scale_rotation(rng: np.random.Generator, scale_factor: float = 0.35,
+                          rotation_factor: float = 45.0, rotation_prob: float = 0.6):
+    """HRNet-style draws: scale multiplier in ``[1-f, 1+f]`` (clipped normal, sd ``f``) and rotation
+    in ``[-2r, 2r]`` degrees (clipped normal, sd ``r``) applied with probability ``rotation_prob``."""
+    scale = float(np.clip(rng.normal() * scale_factor + 1.0, 1.0 - scale_factor, 1.0 + scale_factor))
+    draw_rot = float(np.clip(rng.normal() * rotation_factor, -2 * rotation_factor, 2 * rotation_factor))
+    rotation = draw_rot if rng.random() < rotation_prob else 0.0
+    return scale, rotation
+
+
+def random_shift(rng: np.random.Generator, shift_factor: float = 0.16, shift_prob: float = 0.3):
+    """A centre shift as a fraction of ``scale`` (uniform in ``[-f, f]`` per axis), or zero."""
+    if shift_factor <= 0 or rng.random() >= shift_prob:
+        return np.zeros(2, dtype=np.float32)
+    return rng.uniform(-shift_factor, shift_factor, size=2).astype(np.float32)
+
+
+def select_half_body(visible, upper_body_ids: Sequence[int], lower_body_ids: Sequence[int],
+                     rng: np.random.Generator, min_total: int = 9, min_upper: int = 2,
+                     min_lower: int = 3):
+    """Pick the visible joints of the upper or the lower body (upper with probability 0.5 when it has
+    at least ``min_upper`` visible joints). Returns the chosen indices, or None when the person has
+    fewer than ``min_total`` visible joints or the chosen half has too few."""
+    visible = np.asarray(visible) > 0
+    if visible.sum() < min_total:
+        return None
+    upper = [i for i in upper_body_ids if visible[i]]
+    lower = [i for i in lower_body_ids if visible[i]]
+    if len(upper) >= min_upper and (rng.random() < 0.5 or len(lower) < min_lower):
+        return np.asarray(upper, dtype=np.int64)
+    if len(lower) >= min_lower:
+        return np.asarray(lower, dtype=np.int64)
+    return None
+
+
+def half_body_center_scale(keypoints, joint_ids, aspect_ratio: float, padding: float = 1.5):
+    """The crop around ``keypoints[joint_ids]``: their box, fixed to ``aspect_ratio``, x ``padding``."""
+    points = np.asarray(keypoints, dtype=np.float32)[np.asarray(joint_ids)]
+    top_left, bottom_right = points.min(axis=0), points.max(axis=0)
+    center = (top_left + bottom_right) * 0.5
+    scale = fix_aspect_ratio(bottom_right - top_left, aspect_ratio) * padding
+    return center.astype(np.float32), scale.astype(np.float32)
+
+
+def normalize_image(crop_bgr: np.ndarray) -> np.ndarray:
+    """A BGR uint8 crop ``[H, W, 3]`` -> the model input ``[3, H, W]`` float32 (RGB, ImageNet-normalised)."""
+    rgb = crop_bgr[..., ::-1].astype(np.float32)
+    return np.ascontiguousarray(((rgb - IMAGENET_MEAN) / IMAGENET_STD).transpose(2, 0, 1))
