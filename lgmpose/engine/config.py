@@ -1,0 +1,252 @@
+"""Experiment configs: YAML files with simple ``_base_`` inheritance and ``--set key=value`` overrides.
+
+A config is a plain nested dict. Every file is merged on top of :data:`DEFAULTS`, so a config only
+states what differs from the standard top-down recipe. ``_base_`` (a path or a list of paths,
+relative to the file) names configs to merge first; a mapping in a child is merged key by key into
+the base, anything else replaces the base value (a mapping holding ``_replace_: true`` replaces the
+whole base mapping instead).
+
+No torch here: the command modules import this at start-up.
+"""
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lgmpose.errors import LgmposeError
+from lgmpose.utils.atomic import atomic_write_text
+
+__all__ = [
+    "DEFAULTS",
+    "CONFIG_DIR",
+    "apply_overrides",
+    "dump_config",
+    "load_config",
+    "merge",
+    "parse_value",
+    "resolve_config_path",
+    "save_config",
+]
+
+# Repository-level `configs/` (present in a source checkout).
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+
+# The standard recipe of the lightweight top-down methods (Lite-HRNet, SimpleBaseline), which the
+# files under configs/ cite value by value. Sections whose keys are free-form: `model` (passed to
+# `create_model`) and the dataset source entries.
+DEFAULTS: dict[str, Any] = {
+    "model": {"name": "lgm_pose"},
+    "data": {
+        "dataset": "coco",
+        "metainfo": "coco",
+        "root": "data/coco",
+        "train": {"ann_file": "annotations/person_keypoints_train2017.json", "img_dir": "train2017"},
+        "val": {"ann_file": "annotations/person_keypoints_val2017.json", "img_dir": "val2017"},
+        # `gt` or a detection-result json (COCO format, category person), relative to `root`.
+        "boxes": "gt",
+        "det_score_thr": 0.0,
+        "input_size": [256, 192],
+        "heatmap_size": [64, 48],
+        "workers": 4,
+        "aug": {
+            "flip_prob": 0.5,
+            "half_body_prob": 0.3,
+            "half_body_min_joints": 8,
+            "scale_factor": 0.25,
+            "rot_factor": 30.0,
+            "rot_prob": 0.6,
+        },
+    },
+    "codec": {"name": "msra", "sigma": 2.0},
+    "train": {
+        "epochs": 210,
+        "batch_size": 64,
+        "optimizer": "adam",
+        "lr": 2.0e-3,
+        "weight_decay": 0.0,
+        "warmup_iters": 500,
+        "warmup_ratio": 1.0e-3,
+        "lr_steps": [170, 200],
+        "lr_gamma": 0.1,
+        "val_interval": 10,
+        "seed": 0,
+        "amp": True,
+        "channels_last": True,
+        "grad_clip": 0.0,
+        "checkpoint_interval": 0,
+        "max_iters_per_epoch": 0,
+        "tensorboard": True,
+    },
+    "test": {
+        "flip": True,
+        "shift_heatmap": True,
+        "batch_size": 64,
+        "oks_nms_thr": 0.9,
+        "vis_thr": 0.2,
+    },
+}
+
+# Sections where `--set` may create keys that the config does not already have.
+_OPEN_SECTIONS = ("model",)
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that reads ``2e-3`` as a float (YAML 1.1 insists on ``2.0e-3``)."""
+
+
+_FLOAT = re.compile(r"""^[-+]?(?:(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+                    |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+                    |[0-9][0-9_]*[eE][-+]?[0-9]+
+                    |\.(?:inf|Inf|INF)|[-+]\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$""", re.X)
+_Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789."))
+
+
+def parse_value(text: str) -> Any:
+    """Parse the value of a ``--set key=value`` the way YAML would: ``3`` -> int, ``2e-3`` ->
+    float, ``true`` -> bool, ``null`` -> None, ``[170, 200]`` -> list; anything else stays a str."""
+    try:
+        return yaml.load(text, Loader=_Loader) if text.strip() else ""
+    except yaml.YAMLError:
+        return text
+
+
+def merge(base: Mapping[str, Any], child: Mapping[str, Any]) -> dict[str, Any]:
+    """Deep-merge ``child`` into a copy of ``base``."""
+    out = copy.deepcopy(dict(base))
+    for key, value in child.items():
+        if isinstance(value, Mapping) and value.get("_replace_"):
+            out[key] = {k: copy.deepcopy(v) for k, v in value.items() if k != "_replace_"}
+        elif isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def resolve_config_path(name_or_path: str | Path) -> Path:
+    """A config file path, or the bare name of a file in the repository's ``configs/``."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    for candidate in (CONFIG_DIR / path, CONFIG_DIR / f"{path}.yaml"):
+        if candidate.is_file():
+            return candidate
+    raise LgmposeError(f"config {str(name_or_path)!r}: no such file (nor a name in configs/)")
+
+
+def _read_yaml(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
+    if path.resolve() in chain:
+        raise LgmposeError(f"config {str(path)!r}: _base_ chain loops back to itself")
+    try:
+        data = yaml.load(path.read_text(), Loader=_Loader) or {}
+    except yaml.YAMLError as error:
+        raise LgmposeError(f"config {str(path)!r}: not valid YAML ({error})") from None
+    except OSError as error:
+        raise LgmposeError(f"config {str(path)!r}: cannot read ({error.strerror})") from None
+    if not isinstance(data, dict):
+        raise LgmposeError(f"config {str(path)!r}: the top level must be a mapping")
+    bases = data.pop("_base_", [])
+    bases = [bases] if isinstance(bases, str) else list(bases)
+    merged: dict[str, Any] = {}
+    for base in bases:
+        base_path = (path.parent / base) if not Path(base).is_absolute() else Path(base)
+        merged = merge(merged, _read_yaml(base_path, chain + (path.resolve(),)))
+    return merge(merged, data)
+
+
+def _lookup(cfg: Mapping[str, Any], dotted: str) -> Any:
+    node: Any = cfg
+    for part in dotted.split("."):
+        node = node[part]
+    return node
+
+
+def _coerce(key: str, old: Any, new: Any) -> Any:
+    if old is None or new is None:
+        return new
+    if isinstance(old, bool) or isinstance(new, bool):
+        if isinstance(old, bool) and isinstance(new, bool):
+            return new
+        raise LgmposeError(f"--set {key}: expected true/false, got {new!r}")
+    if isinstance(old, float) and isinstance(new, int):
+        return float(new)
+    if isinstance(old, int) and isinstance(new, float):
+        if not new.is_integer():
+            raise LgmposeError(f"--set {key}: expected an integer, got {new!r}")
+        return int(new)
+    if isinstance(old, (list, tuple)) and not isinstance(new, list):
+        raise LgmposeError(f"--set {key}: expected a list like [1, 2], got {new!r}")
+    if isinstance(old, dict) and not isinstance(new, dict):
+        raise LgmposeError(f"--set {key}: is a section; set one of its keys ({', '.join(old)})")
+    if isinstance(old, (int, float)) and isinstance(new, str):
+        raise LgmposeError(f"--set {key}: expected a number, got {new!r}")
+    return new
+
+
+def apply_overrides(cfg: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
+    """Apply ``key.sub=value`` strings in order; values are typed by :func:`parse_value`.
+
+    An unknown key is refused (a typo would otherwise be silently ignored), except inside the
+    free-form sections (``model``: keyword overrides for ``create_model``).
+    """
+    cfg = copy.deepcopy(cfg)
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise LgmposeError(f"--set {item!r}: expected key=value, e.g. train.epochs=10")
+        parts = key.split(".")
+        node = cfg
+        for i, part in enumerate(parts[:-1]):
+            if not isinstance(node.get(part), dict):
+                if part in node or parts[0] not in _OPEN_SECTIONS:
+                    raise LgmposeError(f"--set {key}: {'.'.join(parts[:i + 1])!r} is not a section")
+                node[part] = {}
+            node = node[part]
+        leaf = parts[-1]
+        value = parse_value(text)
+        if leaf in node:
+            node[leaf] = _coerce(key, node[leaf], value)
+        elif parts[0] in _OPEN_SECTIONS and len(parts) > 1:
+            node[leaf] = value
+        else:
+            known = ", ".join(sorted(node)) if isinstance(node, dict) else ""
+            raise LgmposeError(f"--set {key}: unknown key (known here: {known})")
+    return cfg
+
+
+def load_config(name_or_path: str | Path, overrides: Iterable[str] = ()) -> dict[str, Any]:
+    """Read a config (with its ``_base_`` chain) on top of :data:`DEFAULTS`, then apply overrides."""
+    path = resolve_config_path(name_or_path)
+    cfg = merge(DEFAULTS, _read_yaml(path, ()))
+    cfg = apply_overrides(cfg, overrides)
+    cfg.setdefault("meta", {})["config_file"] = path.name
+    _validate(cfg, str(name_or_path))
+    return cfg
+
+
+def _validate(cfg: Mapping[str, Any], name: str) -> None:
+    for key in ("data.input_size", "data.heatmap_size"):
+        value = _lookup(cfg, key)
+        if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) for v in value)):
+            raise LgmposeError(f"config {name!r}: {key} must be [height, width], got {value!r}")
+    if not isinstance(cfg["model"].get("name"), str):
+        raise LgmposeError(f"config {name!r}: model.name is missing")
+    for key in ("train.epochs", "train.batch_size", "test.batch_size"):
+        value = _lookup(cfg, key)
+        if not isinstance(value, int) or value < 1:
+            raise LgmposeError(f"config {name!r}: {key} must be a positive integer, got {value!r}")
+
+
+def dump_config(cfg: Mapping[str, Any]) -> str:
+    return yaml.safe_dump(dict(cfg), sort_keys=False, default_flow_style=None)
+
+
+def save_config(cfg: Mapping[str, Any], path: str | Path) -> None:
+    """Write the resolved config (atomically) so that a run can be repeated from its work dir."""
+    atomic_write_text(path, dump_config(cfg))
