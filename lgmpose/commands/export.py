@@ -1,0 +1,57 @@
+"""`lgmpose export`: write a static-shape ONNX model with its metadata (optionally int8)."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+HELP = "export a model (optionally with trained weights) to ONNX, fp32 or int8"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", nargs="?", default=None,
+                        help="registered model name (optional with --weights)")
+    parser.add_argument("--weights", help="checkpoint; its model name and input size are used")
+    parser.add_argument("--input-size", default=None, help="HEIGHTxWIDTH (default 256x192)")
+    parser.add_argument("--num-keypoints", type=int, default=None, help="heatmaps (default 17)")
+    parser.add_argument("--batch-size", type=int, default=1, help="static batch size (default 1)")
+    parser.add_argument("--output", "-o", required=True, help="the .onnx file to write")
+    parser.add_argument("--int8", action="store_true", help="also quantise statically to int8")
+    parser.add_argument("--calib", help="folder of calibration images/crops for --int8")
+
+
+def run(args: argparse.Namespace) -> int:
+    from lgmpose.errors import LgmposeError
+    from lgmpose.tools.export import export_onnx
+    from lgmpose.utils.sizes import parse_size
+
+    if args.int8 and not args.calib:
+        raise LgmposeError("--int8 needs --calib DIR (images to calibrate the quantiser on)")
+    keypoint_names = None
+    if args.weights:
+        from lgmpose.engine.checkpoint import load_model
+
+        overrides = {}
+        if args.input_size:
+            overrides["input_size"] = list(parse_size(args.input_size))
+        model = load_model(args.weights, expected_name=args.model, **overrides)
+        keypoint_names = (getattr(model, "meta", {}) or {}).get("keypoint_names")
+    else:
+        if not args.model:
+            raise LgmposeError("give a MODEL name or --weights CKPT")
+        from lgmpose.models import create_model
+
+        model = create_model(args.model, num_keypoints=args.num_keypoints or 17,
+                             input_size=parse_size(args.input_size or "256x192"))
+    output = Path(args.output)
+    fp32_path = output.with_name(output.stem + ".fp32.onnx") if args.int8 else output
+    export_onnx(model, fp32_path, keypoint_names=keypoint_names, batch_size=args.batch_size)
+    if args.int8:
+        try:
+            from lgmpose.tools.quantize import quantize_onnx
+        except ImportError as error:
+            raise LgmposeError("int8 export is not available yet") from error
+        quantize_onnx(fp32_path, output, args.calib)
+        print(f"wrote {fp32_path} (fp32) and {output} (int8)")
+    else:
+        print(f"wrote {output}")
+    return 0

@@ -1,0 +1,1 @@
+"""Training, evaluation and checkpoint machinery (torch-based; import the submodules directly)."""

@@ -1,0 +1,1 @@
+"""Re-implemented baselines the paper compares against (Lite-HRNet, MobileNetV2 + SimpleBaseline)."""

@@ -1,0 +1,88 @@
+"""Small building blocks shared by every network in :mod:`lgmpose.models`."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:
+    """Round a channel count to a multiple of ``divisor`` without losing more than 10%."""
+    min_value = min_value or divisor
+    rounded = max(min_value, int(value + divisor / 2) // divisor * divisor)
+    if rounded < 0.9 * value:
+        rounded += divisor
+    return rounded
+
+
+def make_act(name: str | None) -> nn.Module:
+    """Activation by name. ReLU/ReLU6 fuse into the preceding Conv in ONNX Runtime; SiLU does not."""
+    if name is None or name == "none":
+        return nn.Identity()
+    table = {"relu": nn.ReLU, "relu6": nn.ReLU6, "silu": nn.SiLU, "gelu": nn.GELU,
+             "sigmoid": nn.Sigmoid, "hardswish": nn.Hardswish}
+    if name not in table:
+        raise ValueError(f"unknown activation {name!r}; choose one of {sorted(table)}")
+    return table[name](inplace=True) if name in ("relu", "relu6", "silu", "hardswish") else table[name]()
+
+
+class ConvBNAct(nn.Sequential):
+    """Conv2d (no bias) + BatchNorm + optional activation, 'same' padding for odd kernels."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1,
+                 groups: int = 1, act: str | None = "relu", norm: bool = True) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, kernel_size // 2,
+                              groups=groups, bias=not norm)
+        if norm:
+            self.bn = nn.BatchNorm2d(out_channels)
+        self.act = make_act(act)
+
+
+class DeconvBNAct(nn.Sequential):
+    """ConvTranspose2d 4x4 stride 2 (exact 2x upsampling) + BatchNorm + activation."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 4,
+                 groups: int = 1, act: str | None = "relu") -> None:
+        super().__init__()
+        padding, output_padding = {4: (1, 0), 3: (1, 1), 2: (0, 0)}[kernel_size]
+        self.deconv = nn.ConvTranspose2d(in_channels, out_channels, kernel_size, stride=2,
+                                         padding=padding, output_padding=output_padding,
+                                         groups=groups, bias=False)
+        self.bn = nn.BatchNorm2d(out_channels)
+        self.act = make_act(act)
+
+
+class InvertedResidual(nn.Module):
+    """MobileNetV2 block: 1x1 expand (skipped when t=1), 3x3 depthwise, 1x1 linear projection."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1,
+                 expand_ratio: float = 6, act: str = "relu6") -> None:
+        super().__init__()
+        hidden = int(round(in_channels * expand_ratio))
+        self.use_residual = stride == 1 and in_channels == out_channels
+        layers: list[nn.Module] = []
+        if expand_ratio != 1:
+            layers.append(ConvBNAct(in_channels, hidden, 1, act=act))
+        layers += [ConvBNAct(hidden, hidden, 3, stride, groups=hidden, act=act),
+                   ConvBNAct(hidden, out_channels, 1, act=None)]
+        self.conv = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.conv(x)
+        return x + out if self.use_residual else out
+
+
+def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
+    """ShuffleNet channel shuffle: [g0c0, g0c1, .., g1c0, ..] -> [g0c0, g1c0, g0c1, g1c1, ..]."""
+    b, c, h, w = x.shape
+    return x.reshape(b, groups, c // groups, h, w).transpose(1, 2).reshape(b, c, h, w)
+
+
+def interleave(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``channel_shuffle(cat([a, b]), 2)`` written as stack + reshape.
+
+    Same result, but it exports as Unsqueeze/Concat/Reshape instead of a 5-D Transpose, which is
+    noticeably cheaper in ONNX Runtime on small maps.
+    """
+    n, c, h, w = a.shape
+    return torch.stack((a, b), dim=2).reshape(n, 2 * c, h, w)

@@ -1,0 +1,80 @@
+"""LGM-Pose (Guo et al., arXiv 2506.04561): a near single-branch top-down pose network.
+
+Encoder: MobileNetV2 blocks downsample to stride 32, with MobileViM blocks (local conv + LARM
+global mixing) at the coarse stages. Decoder: three 4x4 stride-2 deconvolutions back to stride 4,
+each merged with the encoder map of the same size by SFusion. Head: one 1x1 conv to K heatmaps.
+
+Every width, depth and switch is a constructor argument, so a variant is a config value:
+``create_model("lgm_pose", mixer="transformer")``.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from lgmpose.models.layers import ConvBNAct, DeconvBNAct, InvertedResidual
+from lgmpose.models.mobilevim import MobileViM
+from lgmpose.models.sfusion import build_fusion
+
+
+class LGMPose(nn.Module):
+    """LGM-Pose. ``forward(images[B, 3, H, W]) -> heatmaps[B, K, H/4, W/4]``.
+
+    Stage ``i`` (strides 4, 8, 16, 32) is: one stride-2 MV2 block to ``channels[i]``, then
+    ``mv2_blocks[i]`` stride-1 MV2 blocks, then a MobileViM block with dim ``vim_dims[i]`` and
+    ``vim_depths[i]`` LARMs (skipped where the depth is 0).
+    """
+
+    def __init__(self, num_keypoints: int = 17, input_size: Sequence[int] = (256, 192),
+                 stem_channels: int = 16, stem_expand: float = 1,
+                 channels: Sequence[int] = (24, 48, 64, 80),
+                 mv2_blocks: Sequence[int] = (2, 0, 0, 0),
+                 expand_ratio: float = 2,
+                 vim_dims: Sequence[int] = (0, 64, 80, 96),
+                 vim_depths: Sequence[int] = (0, 2, 4, 3),
+                 decoder_channels: Sequence[int] = (64, 48, 32),
+                 mixer: str = "larm", fusion: str = "sfusion", mlp_ratio: int = 2,
+                 act: str = "relu") -> None:
+        super().__init__()
+        h, w = int(input_size[0]), int(input_size[1])
+        if h % 32 or w % 32:
+            raise ValueError(f"input size {h}x{w}: both sides must be multiples of 32")
+        self.stem = nn.Sequential(
+            ConvBNAct(3, stem_channels, 3, 2, act=act),
+            InvertedResidual(stem_channels, stem_channels, 1, stem_expand, act=act),
+        )
+        stages = []
+        in_ch = stem_channels
+        for i, out_ch in enumerate(channels):
+            stride = 2 ** (i + 2)
+            blocks: list[nn.Module] = [InvertedResidual(in_ch, out_ch, 2, expand_ratio, act=act)]
+            blocks += [InvertedResidual(out_ch, out_ch, 1, expand_ratio, act=act)
+                       for _ in range(mv2_blocks[i])]
+            if vim_depths[i] > 0 or (mixer == "none" and vim_dims[i] > 0):
+                blocks.append(MobileViM(out_ch, vim_dims[i], vim_depths[i],
+                                        (h // stride, w // stride), mixer, mlp_ratio, act))
+            stages.append(nn.Sequential(*blocks))
+            in_ch = out_ch
+        self.stages = nn.ModuleList(stages)
+
+        ups, fusions = [], []
+        for j, out_ch in enumerate(decoder_channels):
+            skip_ch = channels[len(channels) - 2 - j]
+            ups.append(DeconvBNAct(in_ch, out_ch, act=act))
+            fusions.append(build_fusion(fusion, out_ch, skip_ch, out_ch, act))
+            in_ch = out_ch
+        self.ups = nn.ModuleList(ups)
+        self.fusions = nn.ModuleList(fusions)
+        self.head = nn.Conv2d(in_ch, num_keypoints, 1)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = self.stem(images)
+        skips = []
+        for stage in self.stages:
+            x = stage(x)
+            skips.append(x)
+        for j, (up, fuse) in enumerate(zip(self.ups, self.fusions)):
+            x = fuse(up(x), skips[len(skips) - 2 - j])
+        return self.head(x)

@@ -1,0 +1,1 @@
+"""Developer tools around the networks: complexity counting and ONNX export."""

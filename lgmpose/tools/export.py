@@ -1,0 +1,100 @@
+"""ONNX export with the metadata the inference code needs, and a torch-free reader for it.
+
+The file has one input ``images`` [B, 3, H, W] (float32, RGB, normalised with ``mean``/``std``
+on the 0-255 scale) and one output ``heatmaps`` [B, K, H/stride, W/stride]; all shapes are
+static (batch 1 unless asked otherwise). ``metadata_props`` hold JSON strings: ``model_name``,
+``model_config``, ``keypoint_names``, ``input_size`` [H, W], ``mean``, ``std``,
+``heatmap_stride``, ``num_keypoints``.
+"""
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+MEAN = (123.675, 116.28, 103.53)
+STD = (58.395, 57.12, 57.375)
+HEATMAP_STRIDE = 4
+OPSET = 17
+
+
+def default_keypoint_names(num_keypoints: int) -> list[str]:
+    """COCO / MPII names from the dataset metainfo when K matches, else ``kpt_0..``."""
+    dataset = {17: "coco", 16: "mpii"}.get(num_keypoints)
+    if dataset is not None:
+        try:
+            from lgmpose.data.metainfo import load_metainfo
+
+            names = list(load_metainfo(dataset).keypoint_names)
+            if len(names) == num_keypoints:
+                return names
+        except Exception:  # metainfo not available: generic names are still valid metadata
+            pass
+    return [f"kpt_{i}" for i in range(num_keypoints)]
+
+
+def export_onnx(model: Any, output: str | os.PathLike, keypoint_names: Sequence[str] | None = None,
+                batch_size: int = 1, extra_metadata: dict | None = None) -> Path:
+    """Export ``model`` (built by ``create_model``) to a static-shape ONNX file, atomically."""
+    import onnx
+    import torch
+
+    from lgmpose.errors import LgmposeError
+    from lgmpose.utils.atomic import atomic_path
+
+    config = dict(getattr(model, "model_config", {}) or {})
+    if "input_size" not in config or "num_keypoints" not in config:
+        raise LgmposeError(f"cannot export to '{output}': the model has no model_config")
+    h, w = (int(v) for v in config["input_size"])
+    k = int(config["num_keypoints"])
+    names = list(keypoint_names) if keypoint_names is not None else default_keypoint_names(k)
+    if len(names) != k:
+        raise LgmposeError(f"cannot export to '{output}': {len(names)} keypoint names for a "
+                           f"model with {k} keypoints")
+    model = model.eval()
+    dummy = torch.zeros(batch_size, 3, h, w)
+    with atomic_path(output) as tmp:
+        with torch.no_grad():
+            torch.onnx.export(model, (dummy,), str(tmp), input_names=["images"],
+                              output_names=["heatmaps"], opset_version=OPSET,
+                              do_constant_folding=True, dynamo=False)
+        proto = onnx.load(str(tmp))
+        metadata = {
+            "model_name": config.get("name", type(model).__name__),
+            "model_config": config,
+            "keypoint_names": names,
+            "num_keypoints": k,
+            "input_size": [h, w],
+            "mean": list(MEAN),
+            "std": list(STD),
+            "heatmap_stride": HEATMAP_STRIDE,
+            **(extra_metadata or {}),
+        }
+        del proto.metadata_props[:]
+        for key, value in metadata.items():
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = key, json.dumps(value)
+        proto.producer_name = "lgmpose"
+        onnx.save(proto, str(tmp))
+    return Path(output)
+
+
+def onnx_metadata(path: str | os.PathLike) -> dict:
+    """The metadata of an exported file as Python values (ONNX Runtime only, no torch)."""
+    import onnxruntime as ort
+
+    from lgmpose.errors import LgmposeError
+
+    try:
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as error:
+        raise LgmposeError(f"cannot read ONNX model '{path}': {error}") from error
+    result = {}
+    for key, value in session.get_modelmeta().custom_metadata_map.items():
+        try:
+            result[key] = json.loads(value)
+        except json.JSONDecodeError:
+            result[key] = value
+    return result
