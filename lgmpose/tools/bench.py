@@ -1,0 +1,268 @@
+"""Latency measurement for `lgmpose bench`: block-interleaved timing, summary rows, the table.
+
+Every model is wrapped in a :class:`BenchTarget` (a callable that runs one forward pass on a fixed
+input, plus what the table says about it). :func:`time_in_blocks` runs the targets in blocks:
+``A x block, B x block, C x block`` and again for every round, dropping the first ``drop`` runs of
+each block. Blocks, not strict ``A B A B`` alternation, because a runtime's worker threads keep
+spinning for a while after a run and steal the cores from whatever runs next; rounds, because a
+shared machine drifts and the drift should hit every model alike.
+
+NumPy only: the torch and ONNX Runtime targets are built in :mod:`lgmpose.tools.bench_targets`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REFERENCE_MODEL = "lgm_pose"
+ROW_KEYS = ("model", "backend", "batch", "threads", "input_size", "params", "macs",
+            "latency_ms_median", "latency_ms_p90", "fps")
+
+
+@dataclass
+class BenchTarget:
+    """One thing to time: ``run()`` performs a single forward pass of ``batch`` crops."""
+
+    model: str
+    backend: str
+    batch: int
+    threads: int
+    input_size: tuple[int, int]
+    run: Callable[[], Any]
+    params: int | None = None
+    macs: int | None = None  # multiply-accumulates of one forward pass for one crop
+    precision: str = "fp32"
+    device: str = "cpu"
+    note: str = ""
+    close: Callable[[], None] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return f"{self.model}/{self.backend}/b{self.batch}"
+
+
+def time_in_blocks(targets: Sequence[BenchTarget], rounds: int = 5, block: int = 20,
+                   drop: int = 3, warmup: int = 10,
+                   progress: Callable[[str], None] | None = None) -> list[np.ndarray]:
+    """Time every target in blocks; return, per target, the kept run times in milliseconds.
+
+    Each target first runs ``warmup`` times (allocations, graph optimisation, caches). Then for
+    each of ``rounds`` rounds every target runs ``block`` times in a row and the first ``drop``
+    runs of the block are discarded (they pay for the previous target's spinning threads).
+    """
+    if block <= drop:
+        raise ValueError(f"block ({block}) must be larger than drop ({drop})")
+    for target in targets:
+        if progress:
+            progress(f"warm-up {target.label}")
+        for _ in range(max(warmup, 1)):
+            target.run()
+    kept: list[list[float]] = [[] for _ in targets]
+    clock = time.perf_counter_ns
+    for round_index in range(rounds):
+        if progress:
+            progress(f"round {round_index + 1}/{rounds}")
+        for index, target in enumerate(targets):
+            run = target.run
+            times = []
+            for _ in range(block):
+                start = clock()
+                run()
+                times.append(clock() - start)
+            kept[index].extend(t / 1e6 for t in times[drop:])
+    return [np.asarray(times, dtype=np.float64) for times in kept]
+
+
+def summarise(target: BenchTarget, times_ms: np.ndarray) -> dict[str, Any]:
+    """One JSON row: the fields of :data:`ROW_KEYS` and a few more."""
+    median = float(np.median(times_ms))
+    return {
+        "model": target.model,
+        "backend": target.backend,
+        "batch": target.batch,
+        "threads": target.threads,
+        "input_size": f"{target.input_size[0]}x{target.input_size[1]}",
+        "params": target.params,
+        "macs": target.macs,
+        "latency_ms_median": round(median, 4),
+        "latency_ms_p90": round(float(np.percentile(times_ms, 90)), 4),
+        "latency_ms_min": round(float(np.min(times_ms)), 4),
+        "fps": round(target.batch * 1000.0 / median, 2),
+        "runs": int(times_ms.size),
+        "precision": target.precision,
+        "device": target.device,
+        "note": target.note,
+        **target.extra,
+    }
+
+
+def add_ratios(rows: list[dict[str, Any]], reference: str = REFERENCE_MODEL) -> None:
+    """Add ``ratio_vs_reference``: row latency / the reference model's latency.
+
+    The reference is the fp32 ``reference`` row with the same device and batch, on the same
+    backend when there is one (ONNX Runtime otherwise: peers run on TFLite). Per-crop latency is
+    what is compared, so a value of 2.0 means "takes twice as long per crop as LGM-Pose".
+    """
+    refs = {(r["device"], r["backend"], r["batch"]): r for r in rows
+            if r["model"] == reference and r.get("precision", "fp32") == "fp32"}
+    for row in rows:
+        ref = (refs.get((row["device"], row["backend"], row["batch"]))
+               or refs.get((row["device"], "onnxruntime", row["batch"]))
+               or refs.get((row["device"], "onnxruntime", 1)))
+        if ref is None:
+            row["ratio_vs_reference"] = None
+            continue
+        per_crop = row["latency_ms_median"] / row["batch"]
+        ref_per_crop = ref["latency_ms_median"] / ref["batch"]
+        row["ratio_vs_reference"] = round(per_crop / ref_per_crop, 3)
+        row["reference"] = f"{reference}/{ref['backend']}/b{ref['batch']}"
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def library_versions(names: Iterable[str] = ("numpy", "onnxruntime", "torch", "ai_edge_litert",
+                                             "onnx")) -> dict[str, str]:
+    """Versions of the libraries that are already imported or importable, without importing."""
+    from importlib import metadata
+
+    dists = {"ai_edge_litert": "ai-edge-litert"}
+    versions = {}
+    for name in names:
+        try:
+            versions[name] = metadata.version(dists.get(name, name))
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def environment(device: str = "cpu") -> dict[str, Any]:
+    """What the table header states about the machine."""
+    env: dict[str, Any] = {
+        "device": device,
+        "cpu": cpu_name(),
+        "cores": usable_cores(),
+        "platform": platform.platform(terse=True),
+        "python": platform.python_version(),
+        "versions": library_versions(),
+    }
+    if hasattr(os, "getloadavg"):
+        env["load_average"] = [round(x, 2) for x in os.getloadavg()]
+    return env
+
+
+def _fmt_count(value: int | None, unit: float, digits: int = 2) -> str:
+    return "-" if value is None else f"{value / unit:.{digits}f}"
+
+
+def format_table(rows: Sequence[dict[str, Any]], env: dict[str, Any]) -> str:
+    """The plain-text table `lgmpose bench` prints."""
+    header = ["model", "backend", "prec", "batch", "input", "params(M)", "GMACs",
+              "median ms", "p90 ms", "crops/s", "x lgm_pose"]
+    lines = [[
+        r["model"], r["backend"], r.get("precision", "fp32"), str(r["batch"]), r["input_size"],
+        _fmt_count(r["params"], 1e6), _fmt_count(r["macs"], 1e9, 3),
+        f"{r['latency_ms_median']:.2f}", f"{r['latency_ms_p90']:.2f}", f"{r['fps']:.1f}",
+        "-" if r.get("ratio_vs_reference") is None else f"{r['ratio_vs_reference']:.2f}",
+    ] for r in rows]
+    widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h)
+              for i, h in enumerate(header)]
+
+    def render(cells: Sequence[str]) -> str:
+        return "  ".join(c.ljust(w) if i < 3 else c.rjust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths)))
+
+    versions = ", ".join(f"{k} {v}" for k, v in env.get("versions", {}).items())
+    out = [
+        f"device: {env['device']} ({env['cpu']}, {env['cores']} usable cores), "
+        f"threads: {sorted({r['threads'] for r in rows})}",
+        f"versions: python {env['python']}, {versions}",
+        render(header),
+        render(["-" * w for w in widths]),
+    ]
+    out += [render(line) for line in lines]
+    notes = sorted({r["note"] for r in rows if r.get("note")})
+    out.append("latency: median and 90th percentile of one forward pass of `batch` crops; "
+               "x lgm_pose: latency per crop / LGM-Pose's (fp32, same batch, same backend or "
+               "ONNX Runtime).")
+    sizes = {r["input_size"] for r in rows}
+    if len(sizes) > 1:
+        out.append("input sizes differ (HxW): " + ", ".join(
+            f"{r['model']} {r['input_size']}" for r in _first_per_model(rows)))
+    out += [f"note: {n}" for n in notes]
+    return "\n".join(out)
+
+
+def _first_per_model(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    seen: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        seen.setdefault(row["model"], row)
+    return list(seen.values())
+
+
+def write_json(path: str | os.PathLike, rows: Sequence[dict[str, Any]],
+               env: dict[str, Any]) -> None:
+    """A list of rows; each row also carries the environment, so one row stands on its own."""
+    from lgmpose.utils.atomic import atomic_write_text
+
+    payload = [{**row, "environment": env} for row in rows]
+    atomic_write_text(path, json.dumps(payload, indent=2) + "\n")
+
+
+def plot_latency_vs_params(path: str | os.PathLike, rows: Sequence[dict[str, Any]],
+                           env: dict[str, Any], batch: int | None = None) -> None:
+    """Scatter plot of median latency (per forward pass) against parameter count."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from lgmpose.utils.atomic import atomic_path
+
+    batch = batch if batch is not None else min(r["batch"] for r in rows)
+    chosen = [r for r in rows if r["batch"] == batch and r["params"]]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    markers = {"onnxruntime": "o", "torch": "s", "tflite": "^"}
+    for backend in sorted({r["backend"] for r in chosen}):
+        group = [r for r in chosen if r["backend"] == backend]
+        ax.scatter([r["params"] / 1e6 for r in group], [r["latency_ms_median"] for r in group],
+                   marker=markers.get(backend, "o"), label=backend, s=40)
+        for r in group:
+            name = r["model"] + ("" if r.get("precision", "fp32") == "fp32"
+                                 or r["model"].endswith(r["precision"]) else f" {r['precision']}")
+            ax.annotate(f"{name} ({r['input_size']})", (r["params"] / 1e6, r["latency_ms_median"]),
+                        textcoords="offset points", xytext=(4, 4), fontsize=7)
+    ax.set_xscale("log")
+    ax.set_xlabel("parameters (millions, log scale)")
+    ax.set_ylabel(f"median latency, batch {batch} (ms)")
+    threads = sorted({r["threads"] for r in chosen})
+    ax.set_title(f"{env['device']}: {env['cpu']}, threads {threads}", fontsize=9)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120)
+    plt.close(fig)

@@ -1,0 +1,179 @@
+"""What `lgmpose bench` runs: build every target from the settings, time them together, summarise.
+
+A model entry is a registered name (``lgm_pose``), a registered name with ``_int8`` (the
+statically quantised ONNX model, ONNX Runtime only) or the path of an ``.onnx`` file (timed as
+it is, ONNX Runtime only).
+"""
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from lgmpose.errors import LgmposeError
+from lgmpose.tools.bench import (BenchTarget, add_ratios, environment, summarise,
+                                 time_in_blocks)
+
+BACKENDS = ("onnxruntime", "torch")
+INT8_SUFFIX = "_int8"
+
+
+@dataclass
+class BenchSettings:
+    models: list[str]
+    backends: list[str] = field(default_factory=lambda: ["onnxruntime", "torch"])
+    batches: list[int] = field(default_factory=lambda: [1, 8])
+    threads: int = 2
+    input_size: tuple[int, int] = (256, 192)
+    rounds: int = 5
+    block: int = 20
+    drop: int = 3
+    warmup: int = 10
+    peers: str | None = None
+    int8: bool = False
+    calib: str | None = None
+    device: str = "cpu"
+    num_keypoints: int = 17
+    onnx_dir: str | None = None  # keep the exported ONNX files here (default: a temp folder)
+
+
+def _model_entries(settings: BenchSettings) -> list[tuple[str, str, str]]:
+    """``(row name, registry name or path, kind)`` with kind ``model``, ``int8`` or ``onnx``."""
+    entries = []
+    for name in settings.models:
+        if name.endswith(".onnx"):
+            if not Path(name).is_file():
+                raise LgmposeError(f"ONNX model '{name}' does not exist")
+            entries.append((Path(name).stem, name, "onnx"))
+        elif name.endswith(INT8_SUFFIX):
+            entries.append((name, name[: -len(INT8_SUFFIX)], "int8"))
+        else:
+            entries.append((name, name, "model"))
+    if settings.int8:
+        present = {e[0] for e in entries}
+        entries += [(n + INT8_SUFFIX, n, "int8") for n, _, kind in list(entries)
+                    if kind == "model" and n + INT8_SUFFIX not in present]
+    return entries
+
+
+def build_targets(settings: BenchSettings, workdir: Path,
+                  log: Callable[[str], None] = print) -> list[BenchTarget]:
+    """Every (model, backend, batch) target, then the peers; ONNX files are written to workdir."""
+    from lgmpose.tools.bench_targets import complexity, export_onnx, onnx_target, torch_target
+
+    unknown = [b for b in settings.backends if b not in BACKENDS]
+    if unknown:
+        raise LgmposeError(f"unknown backend {unknown[0]!r}; use {', '.join(BACKENDS)}")
+    entries = _model_entries(settings)
+    if settings.device == "cuda" and not _ort_has_cuda():
+        if "onnxruntime" in settings.backends:
+            log("ONNX Runtime has no CUDA provider here: its rows are skipped")
+        settings = replace(settings, backends=[b for b in settings.backends if b != "onnxruntime"])
+        entries = [e for e in entries if e[2] == "model"]
+    if settings.device == "cuda" and any(kind == "int8" for _, _, kind in entries):
+        log("int8 QDQ models are timed on the CPU only: skipped on cuda")
+        entries = [e for e in entries if e[2] != "int8"]
+    modules: dict[str, tuple[Any, int, int]] = {}
+    if any(kind != "onnx" for _, _, kind in entries):
+        from lgmpose.models import create_model
+
+        for _, source, kind in entries:
+            if kind != "onnx" and source not in modules:
+                module = create_model(source, num_keypoints=settings.num_keypoints,
+                                      input_size=settings.input_size).eval()
+                modules[source] = (module, *complexity(module, settings.input_size))
+    calib_crops = None
+    targets: list[BenchTarget] = []
+    for batch in settings.batches:
+        for row_name, source, kind in entries:
+            if kind == "onnx":
+                if batch == settings.batches[0]:  # a file has one batch size; time it once
+                    targets.append(_onnx_file_target(row_name, source, settings))
+                continue
+            module, params, macs = modules[source]
+            fp32_path = workdir / f"{source}_b{batch}.onnx"
+            needs_onnx = kind == "int8" or "onnxruntime" in settings.backends
+            if needs_onnx and not fp32_path.exists():
+                log(f"exporting {source} (batch {batch}) to ONNX")
+                export_onnx(module, fp32_path, batch, settings.input_size)
+            if kind == "int8":
+                from lgmpose.tools.quantize import calibration_crops, quantize_onnx
+
+                if calib_crops is None and settings.calib:
+                    calib_crops = calibration_crops(settings.calib, settings.input_size)
+                int8_path = workdir / f"{source}_int8_b{batch}.onnx"
+                log(f"quantising {source} (batch {batch}) to int8")
+                quantize_onnx(fp32_path, int8_path, None, crops=calib_crops)
+                note = ("int8: static QDQ, calibrated on person crops" if settings.calib else
+                        "int8: static QDQ, calibrated on noise (timing only; use --calib DIR)")
+                targets.append(onnx_target(int8_path, row_name, settings.threads, params, macs,
+                                           "int8", settings.device, note))
+                continue
+            for backend in settings.backends:
+                if backend == "onnxruntime":
+                    targets.append(onnx_target(fp32_path, row_name, settings.threads, params,
+                                               macs, "fp32", settings.device))
+                else:
+                    targets.append(torch_target(module, row_name, batch, settings.input_size,
+                                                settings.threads, params, macs, settings.device))
+    if settings.peers:
+        if settings.device != "cpu":
+            log("peers are TFLite CPU models: skipped on " + settings.device)
+        else:
+            from lgmpose.tools.peers import peer_targets
+
+            targets += peer_targets(settings.peers, settings.threads)
+    return targets
+
+
+def _onnx_file_target(name: str, path: str, settings: BenchSettings) -> BenchTarget:
+    from lgmpose.tools.bench_targets import onnx_target
+    from lgmpose.tools.quantize import describe_quantised
+
+    precision = "int8" if describe_quantised(path).get("DequantizeLinear") else "fp32"
+    return onnx_target(path, name, settings.threads, precision=precision,
+                       device=settings.device, note=f"{name}: ONNX file as given")
+
+
+def run_benchmark(settings: BenchSettings, log: Callable[[str], None] = print
+                  ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Build, time in blocks, summarise: ``(rows, environment)``; rows carry the ratios."""
+    if settings.onnx_dir:
+        workdir = Path(settings.onnx_dir)
+        workdir.mkdir(parents=True, exist_ok=True)
+        return _run(settings, workdir, log)
+    with tempfile.TemporaryDirectory(prefix="lgmpose-bench-") as tmp:
+        return _run(settings, Path(tmp), log)
+
+
+def _run(settings: BenchSettings, workdir: Path, log: Callable[[str], None]
+         ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    targets = build_targets(settings, workdir, log)
+    if not targets:
+        raise LgmposeError("nothing to time: no model, backend or peer selected")
+    env_before = environment(_device_name(settings.device))
+    times = time_in_blocks(targets, rounds=settings.rounds, block=settings.block,
+                           drop=settings.drop, warmup=settings.warmup, progress=log)
+    env = environment(_device_name(settings.device))
+    env["load_average_before"] = env_before.get("load_average")
+    env["timing"] = {"rounds": settings.rounds, "block": settings.block, "drop": settings.drop,
+                     "warmup": settings.warmup}
+    rows = [summarise(target, t) for target, t in zip(targets, times)]
+    add_ratios(rows)
+    return rows, env
+
+
+def _ort_has_cuda() -> bool:
+    import onnxruntime as ort
+
+    return "CUDAExecutionProvider" in ort.get_available_providers()
+
+
+def _device_name(device: str) -> str:
+    if device == "cuda":
+        import torch
+
+        return f"cuda ({torch.cuda.get_device_name(0)})"
+    return device

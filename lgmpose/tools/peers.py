@@ -1,0 +1,144 @@
+"""Deployed CPU pose models (TFLite) timed next to ours: MoveNet Lightning int8, BlazePose lite/full.
+
+They run with ``ai-edge-litert`` (the optional ``bench`` extra) under the same thread count as
+our models, on a fixed input of their own size. Only the per-person network is timed (for
+BlazePose the landmark model, which like ours takes one person crop); their detectors are not.
+Parameter and MAC counts are read from the graph: every constant tensor an operator reads is a
+parameter; convolutions and fully connected layers count their multiply-accumulates.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lgmpose.errors import LgmposeError
+from lgmpose.tools.bench import BenchTarget
+
+
+@dataclass(frozen=True)
+class PeerSpec:
+    name: str
+    filename: str
+    note: str
+
+
+PEERS = (
+    PeerSpec("movenet_lightning_int8", "movenet_singlepose_lightning_int8.tflite",
+             "MoveNet SinglePose Lightning int8 (whole image in, 17 COCO keypoints out; "
+             "decoding is inside the graph)"),
+    PeerSpec("blazepose_lite", "blazepose_landmark_lite.tflite",
+             "BlazePose GHUM lite landmark model (person ROI in, 33 landmarks out)"),
+    PeerSpec("blazepose_full", "blazepose_landmark_full.tflite",
+             "BlazePose GHUM full landmark model (person ROI in, 33 landmarks out)"),
+)
+
+
+def litert_available() -> bool:
+    try:
+        import ai_edge_litert.interpreter  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def find_peers(directory: str | os.PathLike) -> list[tuple[PeerSpec, Path]]:
+    """The known peer models present in ``directory`` (an error if there are none)."""
+    folder = Path(directory)
+    if not folder.is_dir():
+        raise LgmposeError(f"peers folder '{folder}' does not exist")
+    found = [(spec, folder / spec.filename) for spec in PEERS if (folder / spec.filename).is_file()]
+    if not found:
+        names = ", ".join(spec.filename for spec in PEERS)
+        raise LgmposeError(f"peers folder '{folder}' holds none of the known models ({names})")
+    return found
+
+
+def _interpreter(path: Path, threads: int, delegates: bool = True) -> Any:
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    kwargs: dict[str, Any] = {"model_path": str(path), "num_threads": threads}
+    if not delegates:
+        kwargs["experimental_op_resolver_type"] = OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    interpreter = Interpreter(**kwargs)
+    interpreter.allocate_tensors()
+    return interpreter
+
+
+_WEIGHTED = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV"}
+
+
+def graph_counts(path: str | os.PathLike) -> tuple[int, int]:
+    """``(params, macs)`` of a TFLite graph for one forward pass."""
+    interpreter = _interpreter(Path(path), threads=1, delegates=False)
+    tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
+    ops = interpreter._get_ops_details()  # the public API has no operator listing
+    produced = {int(i) for op in ops for i in op["outputs"]}
+    inputs = {d["index"] for d in interpreter.get_input_details()}
+    constants = {int(i) for op in ops for i in op["inputs"]
+                 if i >= 0 and int(i) not in produced and int(i) not in inputs}
+    biases = {int(op["inputs"][2]) for op in ops
+              if op["op_name"] in _WEIGHTED and len(op["inputs"]) > 2}
+    # int32 constants are shapes and axes, except the biases of quantised layers
+    params = sum(int(np.prod(tensors[i]["shape"])) for i in constants
+                 if i in biases or tensors[i]["dtype"] != np.int32)
+    macs = 0
+    for op in ops:
+        name = op["op_name"]
+        if name not in _WEIGHTED:
+            continue
+        out = tensors[int(op["outputs"][0])]["shape"]
+        weight = tensors[int(op["inputs"][1])]["shape"]
+        if name == "CONV_2D":  # weight [out, kh, kw, in]
+            macs += int(np.prod(out)) * int(np.prod(weight[1:]))
+        elif name == "DEPTHWISE_CONV_2D":  # weight [1, kh, kw, channels]
+            macs += int(np.prod(out)) * int(weight[1] * weight[2])
+        elif name == "FULLY_CONNECTED":  # weight [out, in]
+            macs += int(np.prod(out)) * int(weight[-1])
+        else:  # TRANSPOSE_CONV weight [out, kh, kw, in]: every input pixel scatters a kernel
+            source = tensors[int(op["inputs"][2])]["shape"]
+            macs += int(np.prod(source[:3])) * int(np.prod(weight))
+    return params, macs
+
+
+def peer_target(spec: PeerSpec, path: Path, threads: int, seed: int = 0) -> BenchTarget:
+    """A :class:`BenchTarget` that sets a fixed input, invokes, and reads every output."""
+    interpreter = _interpreter(path, threads)
+    detail = interpreter.get_input_details()[0]
+    shape = tuple(int(s) for s in detail["shape"])
+    rng = np.random.default_rng(seed)
+    if detail["dtype"] == np.uint8:
+        data = rng.integers(0, 256, size=shape, dtype=np.uint8)
+    else:
+        data = rng.random(shape, dtype=np.float32)
+    input_index = detail["index"]
+    output_indices = [d["index"] for d in interpreter.get_output_details()]
+    set_tensor, invoke, get_tensor = (interpreter.set_tensor, interpreter.invoke,
+                                      interpreter.get_tensor)
+
+    def run() -> list[np.ndarray]:
+        set_tensor(input_index, data)
+        invoke()
+        return [get_tensor(i) for i in output_indices]
+
+    params, macs = graph_counts(path)
+    precision = "int8" if _is_quantised(interpreter) else "fp32"
+    return BenchTarget(model=spec.name, backend="tflite", batch=int(shape[0]), threads=threads,
+                       input_size=(int(shape[1]), int(shape[2])), run=run, params=params,
+                       macs=macs, precision=precision, note=spec.note)
+
+
+def _is_quantised(interpreter: Any) -> bool:
+    return any(t["dtype"] == np.int8 or (t["dtype"] == np.uint8 and t["quantization"][0] > 0)
+               for t in interpreter.get_tensor_details())
+
+
+def peer_targets(directory: str | os.PathLike, threads: int) -> list[BenchTarget]:
+    """Targets for every known peer model found in ``directory``."""
+    if not litert_available():
+        raise LgmposeError("--peers needs the ai-edge-litert package "
+                           "(pip install 'lgmpose[bench]')")
+    return [peer_target(spec, path, threads) for spec, path in find_peers(directory)]

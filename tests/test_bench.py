@@ -1,0 +1,168 @@
+"""`lgmpose bench` on tiny settings: the JSON structure, the block timing, peers, int8 quantisation.
+
+Speed targets are not asserted here: they live in the benchmark output (docs/speed.md).
+"""
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+
+from lgmpose.cli import main
+from lgmpose.tools.bench import ROW_KEYS, BenchTarget, add_ratios, format_table, summarise
+from lgmpose.tools.bench import time_in_blocks
+
+TINY = ["--batch", "1", "--repeats", "2", "--block", "4", "--drop", "1", "--warmup", "1",
+        "--input-size", "64x64", "--threads", "1", "--quiet"]
+
+
+def _fake_target(name: str, calls: list[str], seconds: float = 0.0) -> BenchTarget:
+    def run() -> None:
+        calls.append(name)
+        if seconds:
+            time.sleep(seconds)
+
+    return BenchTarget(model=name, backend="onnxruntime", batch=1, threads=1,
+                       input_size=(64, 64), run=run, params=10, macs=100)
+
+
+def test_time_in_blocks_runs_blocks_and_drops_the_first_runs():
+    calls: list[str] = []
+    targets = [_fake_target("a", calls), _fake_target("b", calls)]
+    times = time_in_blocks(targets, rounds=2, block=5, drop=2, warmup=1)
+    assert [t.size for t in times] == [6, 6]  # 2 rounds x (5 - 2)
+    # warm-up a, b; then blocks a x5, b x5, a x5, b x5: never strict alternation
+    assert calls[2:] == ["a"] * 5 + ["b"] * 5 + ["a"] * 5 + ["b"] * 5
+    with pytest.raises(ValueError):
+        time_in_blocks(targets, block=3, drop=3)
+
+
+def test_ratios_are_per_crop_against_lgm_pose():
+    calls: list[str] = []
+    ref = summarise(_fake_target("lgm_pose", calls), np.full(10, 2.0))
+    other = summarise(_fake_target("lite_hrnet_18", calls), np.full(10, 5.0))
+    peer = summarise(BenchTarget("blazepose_lite", "tflite", 1, 1, (256, 256), lambda: None),
+                     np.full(10, 3.0))
+    rows = [ref, other, peer]
+    add_ratios(rows)
+    assert [r["ratio_vs_reference"] for r in rows] == [1.0, 2.5, 1.5]
+    assert ref["fps"] == 500.0
+    table = format_table(rows, {"device": "cpu", "cpu": "test", "cores": 1, "python": "3",
+                                "versions": {}})
+    assert "input sizes differ" in table and "blazepose_lite" in table
+
+
+def test_bench_command_writes_rows_with_the_documented_fields(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    plot = tmp_path / "bench.png"
+    assert main(["bench", "--models", "lgm_pose", *TINY, "--json", str(out),
+                 "--plot", str(plot)]) == 0
+    table = capsys.readouterr().out
+    assert "lgm_pose" in table and "median ms" in table and "versions:" in table
+    rows = json.loads(out.read_text())
+    assert isinstance(rows, list) and {r["backend"] for r in rows} == {"onnxruntime", "torch"}
+    for row in rows:
+        assert set(ROW_KEYS) <= set(row)
+        assert row["model"] == "lgm_pose" and row["batch"] == 1 and row["threads"] == 1
+        assert row["input_size"] == "64x64" and row["runs"] == 6
+        assert row["params"] > 0 and row["macs"] > 0
+        assert 0 < row["latency_ms_median"] <= row["latency_ms_p90"]
+        assert row["fps"] == pytest.approx(1000.0 / row["latency_ms_median"], rel=1e-3)
+        assert row["ratio_vs_reference"] == 1.0
+        assert row["environment"]["versions"]["onnxruntime"]
+    assert plot.stat().st_size > 0
+
+
+def test_bench_rejects_bad_settings(capsys):
+    assert main(["bench", "--models", "no_such_model", *TINY]) == 2
+    assert "no_such_model" in capsys.readouterr().err
+    assert main(["bench", "--models", "lgm_pose", "--block", "3", "--drop", "3"]) == 2
+
+
+def test_peers_are_timed_in_the_same_run(shared_data, tmp_path):
+    pytest.importorskip("ai_edge_litert")
+    out = tmp_path / "bench.json"
+    assert main(["bench", "--models", "lgm_pose", "--backend", "onnxruntime", *TINY,
+                 "--peers", str(shared_data / "peers"), "--json", str(out)]) == 0
+    rows = {r["model"]: r for r in json.loads(out.read_text())}
+    assert {"movenet_lightning_int8", "blazepose_lite", "blazepose_full"} <= set(rows)
+    assert rows["movenet_lightning_int8"]["input_size"] == "192x192"
+    assert rows["movenet_lightning_int8"]["precision"] == "int8"
+    assert rows["blazepose_full"]["input_size"] == "256x256"
+    assert rows["blazepose_full"]["params"] > rows["blazepose_lite"]["params"] > 0
+    for name in ("movenet_lightning_int8", "blazepose_lite", "blazepose_full"):
+        assert rows[name]["backend"] == "tflite" and rows[name]["threads"] == 1
+        assert rows[name]["ratio_vs_reference"] > 0
+
+
+def _tiny_onnx(path, size=(32, 32)):
+    torch = pytest.importorskip("torch")
+    from torch import nn
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+                          nn.Conv2d(8, 8, 3, padding=1, groups=8), nn.ReLU(),
+                          nn.ConvTranspose2d(8, 4, 4, stride=2, padding=1)).eval()
+    with torch.no_grad():
+        torch.onnx.export(model, (torch.zeros(1, 3, *size),), str(path), input_names=["images"],
+                          output_names=["heatmaps"], opset_version=17, dynamo=False)
+    return path
+
+
+def _write_coco_folder(root, count=3, size=(120, 160)):
+    cv2 = pytest.importorskip("cv2")
+    images = root / "val"
+    images.mkdir()
+    (root / "annotations").mkdir()
+    rng = np.random.default_rng(0)
+    coco = {"images": [], "annotations": [], "categories": [{"id": 1, "name": "person"}]}
+    for i in range(count):
+        name = f"{i:03d}.jpg"
+        cv2.imwrite(str(images / name), rng.integers(0, 255, (*size, 3), dtype=np.uint8))
+        coco["images"].append({"id": i, "file_name": name, "height": size[0], "width": size[1]})
+        coco["annotations"].append({"id": i, "image_id": i, "category_id": 1, "iscrowd": 0,
+                                    "bbox": [10, 10, 40, 80], "num_keypoints": 3})
+    (root / "annotations" / "person_keypoints_val.json").write_text(json.dumps(coco))
+    return images
+
+
+def test_quantize_writes_a_qdq_model_that_tracks_fp32(tmp_path):
+    import onnxruntime as ort
+
+    from lgmpose.tools.quantize import calibration_crops, describe_quantised, quantize_onnx
+
+    fp32 = _tiny_onnx(tmp_path / "tiny.onnx")
+    images = _write_coco_folder(tmp_path)
+    crops = calibration_crops(images, (32, 32))  # finds ../annotations/person_keypoints_val.json
+    assert crops.shape == (3, 3, 32, 32) and crops.dtype == np.float32
+    int8 = quantize_onnx(fp32, tmp_path / "tiny_int8.onnx", images)
+    ops = describe_quantised(int8)
+    assert ops.get("QuantizeLinear", 0) > 0 and ops.get("DequantizeLinear", 0) > 0
+    feed = {"images": crops[:1]}
+    reference = ort.InferenceSession(str(fp32), providers=["CPUExecutionProvider"]).run(None, feed)
+    quantised = ort.InferenceSession(str(int8), providers=["CPUExecutionProvider"]).run(None, feed)
+    assert np.corrcoef(reference[0].ravel(), quantised[0].ravel())[0, 1] > 0.95
+
+
+def test_quantize_reports_bad_inputs(tmp_path):
+    from lgmpose.errors import LgmposeError
+    from lgmpose.tools.quantize import quantize_onnx
+
+    fp32 = _tiny_onnx(tmp_path / "tiny.onnx")
+    with pytest.raises(LgmposeError, match="does not exist"):
+        quantize_onnx(fp32, tmp_path / "out.onnx", tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(LgmposeError, match="no images"):
+        quantize_onnx(fp32, tmp_path / "out.onnx", tmp_path / "empty")
+    with pytest.raises(LgmposeError, match="calibration method"):
+        quantize_onnx(fp32, tmp_path / "out.onnx", None, method="magic")
+
+
+def test_calibration_uses_real_coco_person_boxes(shared_data):
+    from lgmpose.tools.quantize import calibration_crops
+
+    crops = calibration_crops(shared_data / "coco-mini" / "val2017", (64, 64), max_crops=4)
+    assert crops.shape == (4, 3, 64, 64)
+    assert 0.2 < float(crops.std()) < 3.0  # normalised real pixels, not black padding
