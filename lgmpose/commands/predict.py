@@ -1,0 +1,59 @@
+"""`lgmpose predict`: poses on an image, a folder, a video file or a camera."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+HELP = "estimate poses on an image, a folder of images, a video or a camera"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("source", help="image, folder, video file, or camera index (0, 1, ...)")
+    parser.add_argument("--out", default="lgmpose_output",
+                        help="folder for annotated outputs and results.json (default: %(default)s)")
+    parser.add_argument("--weights", help=".onnx export or .pt checkpoint (default: bundled model)")
+    parser.add_argument("--backend", choices=["onnxruntime", "torch"],
+                        help="default: from the weights file type (onnxruntime for .onnx)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    parser.add_argument("--detector", default="auto",
+                        help="auto, blazepose, hog, whole_image, or a YOLOX/YOLOv8 .onnx file "
+                             "(default: auto)")
+    parser.add_argument("--det-thr", type=float, default=None, help="detector score threshold")
+    parser.add_argument("--boxes", help="JSON person boxes [x, y, w, h] instead of a detector")
+    parser.add_argument("--kpt-thr", type=float, default=0.3,
+                        help="keypoints scoring below this are not drawn (default: 0.3)")
+    parser.add_argument("--flip-test", action="store_true", help="average with mirrored crops")
+    parser.add_argument("--det-every", type=int, default=1, metavar="N",
+                        help="video: run the detector every N frames, follow keypoints between")
+    smooth = parser.add_mutually_exclusive_group()
+    smooth.add_argument("--smooth", dest="smooth", action="store_true", default=None,
+                        help="One-Euro smoothing (default: on for video, off for images)")
+    smooth.add_argument("--no-smooth", dest="smooth", action="store_false")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for the networks")
+    parser.add_argument("--max-frames", type=int, default=None, help="stop after N frames")
+    parser.add_argument("--json", action="store_true",
+                        help="print the COCO-format results as JSON on stdout")
+    parser.add_argument("--show", action="store_true", help="show frames in a window")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    from lgmpose.inference.predict import PredictOptions, run_predict
+
+    options = PredictOptions(
+        out_dir=args.out, weights=args.weights, backend=args.backend, device=args.device,
+        detector=args.detector, det_thr=args.det_thr, boxes_file=args.boxes,
+        kpt_thr=args.kpt_thr, flip_test=args.flip_test, det_interval=args.det_every,
+        smooth=args.smooth, threads=args.threads, max_frames=args.max_frames, show=args.show,
+        progress=False if args.no_progress else None)
+    report = run_predict(args.source, options)
+    if args.json:
+        json.dump(report.results, sys.stdout)
+        sys.stdout.write("\n")
+        print(report.summary(), file=sys.stderr)
+    else:
+        print(report.summary())
+        print(f"wrote {len(report.outputs)} file(s) to {args.out}/ "
+              f"(results: {args.out}/results.json)")
+    return 0

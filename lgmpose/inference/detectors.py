@@ -1,0 +1,152 @@
+"""Person detectors. Each one maps a BGR image to person boxes ``[N, 4]`` (x, y, w, h) and scores.
+
+Which detector to use is a string for the CLI and the API (:func:`build_detector`):
+
+- ``"auto"``: the default; BlazePose's person detector when ``ai-edge-litert`` is installed
+  (best person-box AP of the detectors we can ship, see ``docs/inference.md``), else OpenCV HOG
+  where this OpenCV has it (4.x), else the whole image;
+- ``"blazepose"``: the bundled BlazePose person detector (TFLite, needs ``ai-edge-litert``);
+- ``"hog"``: OpenCV's built-in HOG + linear SVM people detector: no extra file, no extra package;
+- ``"whole_image"``: one box covering the whole image (a single, framed person);
+- a path to a ``.onnx`` file: a YOLOX- or YOLOv8-style detector export (:mod:`.yolo`);
+- a path to a ``.tflite`` file: a BlazePose-style person detector.
+
+Boxes given by the caller bypass the detector entirely.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from lgmpose.errors import LgmposeError
+from lgmpose.inference.boxes import nms, xywh_to_xyxy
+
+__all__ = ["PersonDetector", "WholeImageDetector", "HOGDetector", "build_detector",
+           "DETECTOR_NAMES", "default_detector_name"]
+
+DETECTOR_NAMES = ("auto", "blazepose", "hog", "whole_image")
+
+
+class PersonDetector(Protocol):
+    name: str
+
+    def __call__(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``image`` BGR uint8 ``[H, W, 3]`` -> (boxes ``[N, 4]`` xywh float32, scores ``[N]``)."""
+        ...
+
+
+class WholeImageDetector:
+    """One box covering the whole image: for pictures that frame a single person."""
+
+    name = "whole_image"
+
+    def __call__(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        h, w = image.shape[:2]
+        return np.array([[0, 0, w, h]], np.float32), np.ones(1, np.float32)
+
+
+class HOGDetector:
+    """OpenCV's HOG people detector (Dalal-Triggs): dependency-free, slow and coarse.
+
+    Large images are first shrunk so that the longer side is ``max_side`` pixels: the detector's
+    window is 64x128, so small people are lost either way, and full resolution costs seconds.
+    """
+
+    name = "hog"
+
+    def __init__(self, max_side: int = 640, score_thr: float = 0.0, iou_thr: float = 0.45,
+                 scale: float = 1.05) -> None:
+        self.max_side = max_side
+        self.score_thr = score_thr
+        self.iou_thr = iou_thr
+        self.scale = scale
+        if not hasattr(cv2, "HOGDescriptor"):
+            raise LgmposeError(f"detector 'hog': this OpenCV ({cv2.__version__}) has no HOG people "
+                               "detector (OpenCV 5 moved it out of the main package); install "
+                               "'opencv-python-headless<5' or use another detector")
+        self._hog = cv2.HOGDescriptor()
+        self._hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
+
+    def __call__(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        h, w = image.shape[:2]
+        ratio = min(1.0, self.max_side / max(h, w))
+        small = cv2.resize(image, (round(w * ratio), round(h * ratio))) if ratio < 1 else image
+        rects, weights = self._hog.detectMultiScale(small, winStride=(8, 8), padding=(8, 8),
+                                                    scale=self.scale)
+        if len(rects) == 0:
+            return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
+        boxes = np.asarray(rects, np.float32).reshape(-1, 4) / ratio
+        # HOG's SVM margin is unbounded; squash it to (0, 1) so that thresholds read like the others'.
+        scores = 1.0 / (1.0 + np.exp(-np.asarray(weights, np.float32).reshape(-1)))
+        keep = scores >= self.score_thr
+        boxes, scores = boxes[keep], scores[keep]
+        # The default detector's windows carry a margin of ~1/8 of the box around the person.
+        boxes = _shrink(boxes, 0.1, 0.05)
+        order = nms(xywh_to_xyxy(boxes), scores, self.iou_thr)
+        return boxes[order], scores[order]
+
+
+def _shrink(boxes: np.ndarray, fx: float, fy: float) -> np.ndarray:
+    out = boxes.copy()
+    out[:, 0] += boxes[:, 2] * fx
+    out[:, 1] += boxes[:, 3] * fy
+    out[:, 2] *= 1 - 2 * fx
+    out[:, 3] *= 1 - 2 * fy
+    return out
+
+
+def litert_available() -> bool:
+    try:
+        import ai_edge_litert.interpreter  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def default_detector_name() -> str:
+    """What ``"auto"`` resolves to on this machine."""
+    from lgmpose.inference.blazepose import bundled_detector_path
+
+    if litert_available() and bundled_detector_path().is_file():
+        return "blazepose"
+    return "hog" if hog_available() else "whole_image"
+
+
+def hog_available() -> bool:
+    return hasattr(cv2, "HOGDescriptor")
+
+
+def build_detector(spec: "str | os.PathLike | PersonDetector | None" = "auto",
+                   score_thr: float | None = None, threads: int | None = None) -> PersonDetector:
+    """A detector from a name, a model file, or an object that already is one."""
+    if spec is None:
+        spec = "auto"
+    if callable(spec) and not isinstance(spec, (str, os.PathLike)):
+        return spec
+    text = str(spec)
+    if text == "auto":
+        text = default_detector_name()
+    kwargs = {} if score_thr is None else {"score_thr": score_thr}
+    if text == "whole_image":
+        return WholeImageDetector()
+    if text == "hog":
+        return HOGDetector(**kwargs)
+    if text == "blazepose":
+        from lgmpose.inference.blazepose import BlazePoseDetector
+
+        return BlazePoseDetector(threads=threads, **kwargs)
+    path = Path(text)
+    if path.suffix.lower() == ".onnx":
+        from lgmpose.inference.yolo import YoloOnnxDetector
+
+        return YoloOnnxDetector(path, threads=threads, **kwargs)
+    if path.suffix.lower() == ".tflite":
+        from lgmpose.inference.blazepose import BlazePoseDetector
+
+        return BlazePoseDetector(path, threads=threads, **kwargs)
+    raise LgmposeError(f"detector '{text}': unknown; use one of {', '.join(DETECTOR_NAMES)}, "
+                       "a YOLOX/YOLOv8 .onnx file or a BlazePose .tflite file")

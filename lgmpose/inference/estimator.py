@@ -1,0 +1,239 @@
+"""``PoseEstimator``: detect people, crop each box, run the pose network once for all crops,
+decode the heatmaps and map the keypoints back to image pixels.
+
+    from lgmpose import PoseEstimator
+    est = PoseEstimator()                    # bundled LGM-Pose COCO model on ONNX Runtime
+    people = est("photo.jpg")                # or a BGR array; boxes=[[x, y, w, h], ...] optional
+    for p in people:
+        p.box, p.keypoints, p.scores         # [4] xywh, [K, 2] image pixels, [K]
+
+On video, ``est.track(frame, timestamp)`` adds stable track ids, One-Euro smoothing and optional
+detection every N frames (see :mod:`lgmpose.inference.video`).
+
+With ``backend="onnxruntime"`` nothing here imports torch.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from lgmpose.codecs import build_codec
+from lgmpose.data.metainfo import load_metainfo
+from lgmpose.data.transforms import box_to_center_scale, get_affine_transform, transform_points
+from lgmpose.errors import LgmposeError
+from lgmpose.inference.boxes import validate_boxes
+from lgmpose.inference.detectors import PersonDetector, build_detector
+from lgmpose.inference.model_info import ModelInfo
+from lgmpose.inference.sources import read_image
+
+__all__ = ["Person", "PoseEstimator", "bundled_weights", "BACKENDS"]
+
+BACKENDS = ("onnxruntime", "torch")
+WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
+BUNDLED_STEM = "lgm_pose_coco_256x192"
+
+
+def bundled_weights(backend: str = "onnxruntime") -> Path:
+    return WEIGHTS_DIR / f"{BUNDLED_STEM}{'.onnx' if backend == 'onnxruntime' else '.pt'}"
+
+
+@dataclass
+class Person:
+    """One detected person: ``box`` [x, y, w, h], ``keypoints`` [K, 2] and ``scores`` [K]."""
+
+    box: np.ndarray
+    keypoints: np.ndarray
+    scores: np.ndarray
+    box_score: float = 1.0
+    track_id: int | None = None
+
+    @property
+    def score(self) -> float:
+        """Pose confidence: the box score times the mean keypoint score."""
+        return float(self.box_score * float(np.mean(self.scores)))
+
+    def to_coco(self, image_id: int | str) -> dict:
+        kpts = np.concatenate([self.keypoints, self.scores[:, None]], axis=1)
+        out = {"image_id": image_id, "category_id": 1,
+               "keypoints": [round(float(v), 2) for v in kpts.reshape(-1)],
+               "score": round(self.score, 5),
+               "bbox": [round(float(v), 2) for v in self.box]}
+        if self.track_id is not None:
+            out["track_id"] = int(self.track_id)
+        return out
+
+
+def _resolve_backend(weights: Path, backend: str | None) -> str:
+    suffix = weights.suffix.lower()
+    if backend is None:
+        backend = "torch" if suffix in (".pt", ".pth") else "onnxruntime"
+    if backend not in BACKENDS:
+        raise LgmposeError(f"backend '{backend}': use one of {', '.join(BACKENDS)}")
+    if suffix not in (".onnx", ".pt", ".pth"):
+        raise LgmposeError(f"weights '{weights}': unknown model file type '{suffix or '(none)'}'; "
+                           "expected an exported .onnx file or a .pt checkpoint")
+    if backend == "onnxruntime" and suffix != ".onnx":
+        raise LgmposeError(f"weights '{weights}': a checkpoint needs backend='torch'; for ONNX "
+                           "Runtime export it first (lgmpose export)")
+    if backend == "torch" and suffix == ".onnx":
+        raise LgmposeError(f"weights '{weights}': an ONNX file runs with backend='onnxruntime'")
+    return backend
+
+
+class PoseEstimator:
+    """Top-down multi-person pose estimation; see the module docstring.
+
+    Args:
+        weights: ``.onnx`` export or ``.pt`` checkpoint; ``None`` = the bundled COCO model.
+        backend: ``"onnxruntime"`` or ``"torch"``; ``None`` = from the weights' file type.
+        device: ``"cpu"`` or ``"cuda"``.
+        detector: a name (``auto``, ``blazepose``, ``hog``, ``whole_image``), a detector ``.onnx``
+            / ``.tflite`` file, or any callable ``image -> (boxes xywh, scores)``.
+        det_score_thr: detector score threshold (``None``: the detector's default).
+        flip_test: also run the mirrored crops and average the heatmaps (slower, a bit better).
+        threads: CPU threads for the networks (``None``: the runtime's default).
+    """
+
+    def __init__(self, weights: str | os.PathLike | None = None, backend: str | None = None,
+                 device: str = "cpu", detector: "str | os.PathLike | PersonDetector" = "auto",
+                 det_score_thr: float | None = None, flip_test: bool = False,
+                 threads: int | None = None, max_people: int = 100) -> None:
+        if weights is None:
+            weights = bundled_weights(backend or "onnxruntime")
+            if not weights.is_file():
+                raise LgmposeError(f"bundled model '{weights.name}' is missing from this install; "
+                                   "pass weights=PATH (an .onnx export or a .pt checkpoint)")
+        self.weights = Path(weights)
+        self.backend = _resolve_backend(self.weights, backend)
+        self.device = device
+        if self.backend == "onnxruntime":
+            from lgmpose.inference.onnx_runtime import OnnxPoseModel
+
+            self.model = OnnxPoseModel(self.weights, device, threads)
+            self.info = ModelInfo.from_meta(self.model.metadata, self.model.input_size)
+        else:
+            from lgmpose.inference.torch_backend import TorchPoseModel
+
+            self.model = TorchPoseModel(self.weights, device, threads)
+            self.info = ModelInfo.from_meta(self.model.meta)
+        self.input_size = self.info.input_size
+        self.codec = build_codec(**{"name": "msra", **self.info.codec,
+                                    "input_size": self.input_size})
+        try:
+            self.metainfo = load_metainfo(self.info.dataset)
+        except LgmposeError:
+            self.metainfo = load_metainfo("coco")
+        self.flip_test = flip_test
+        self.max_people = max_people
+        self._detector_spec = detector
+        self._det_score_thr = det_score_thr
+        self._threads = threads
+        self._detector: PersonDetector | None = None
+        self._video = None
+        self.timings: dict[str, float] = {}
+
+    # -- detection ---------------------------------------------------------------------------
+    @property
+    def detector(self) -> PersonDetector:
+        if self._detector is None:
+            self._detector = build_detector(self._detector_spec, self._det_score_thr,
+                                            self._threads)
+        return self._detector
+
+    def detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        boxes, scores = self.detector(image)
+        order = np.argsort(-scores, kind="stable")[:self.max_people]
+        return boxes[order], scores[order]
+
+    # -- pose --------------------------------------------------------------------------------
+    def _crops(self, image: np.ndarray, boxes: np.ndarray):
+        import cv2
+
+        h, w = self.input_size
+        centers, scales = box_to_center_scale(boxes, aspect_ratio=w / h, padding=1.25)
+        batch = np.empty((len(boxes), h, w, 3), np.uint8)
+        inverse = []
+        for i, (c, s) in enumerate(zip(centers, scales)):
+            m = get_affine_transform(c, s, 0.0, (h, w), udp=self.codec.udp)
+            batch[i] = cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_LINEAR,
+                                      borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+            inverse.append(cv2.invertAffineTransform(m))
+        # One vectorised normalisation for the whole batch: BGR -> RGB, ImageNet mean/std.
+        x = (batch[..., ::-1].astype(np.float32) - self.info.mean) / self.info.std
+        return np.ascontiguousarray(x.transpose(0, 3, 1, 2)), inverse
+
+    def estimate(self, image: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Keypoints ``[N, K, 2]`` (image pixels) and scores ``[N, K]`` for valid ``boxes [N, 4]``."""
+        k = self.metainfo.num_keypoints
+        if len(boxes) == 0:
+            return np.zeros((0, k, 2), np.float32), np.zeros((0, k), np.float32)
+        x, inverse = self._crops(image, boxes)
+        if self.flip_test:
+            heatmaps = self.model(np.concatenate([x, x[..., ::-1]]))
+            n = len(boxes)
+            flipped = self.codec.flip_heatmaps(heatmaps[n:], self.metainfo.flip_indices)
+            heatmaps = (heatmaps[:n] + flipped) * 0.5
+        else:
+            heatmaps = self.model(x)
+        kpts, scores = self.codec.decode(heatmaps)
+        out = np.stack([transform_points(p, m) for p, m in zip(kpts, inverse)])
+        return out.astype(np.float32), np.asarray(scores, np.float32)
+
+    # -- the whole pipeline ------------------------------------------------------------------
+    @staticmethod
+    def _as_image(image) -> np.ndarray:
+        if isinstance(image, (str, os.PathLike)):
+            return read_image(image)
+        import cv2
+
+        arr = np.asarray(image)
+        if arr.ndim == 2:
+            arr = cv2.cvtColor(arr, cv2.COLOR_GRAY2BGR)
+        elif arr.ndim == 3 and arr.shape[2] == 4:
+            arr = cv2.cvtColor(arr, cv2.COLOR_BGRA2BGR)
+        if arr.ndim != 3 or arr.shape[2] != 3 or arr.size == 0:
+            raise LgmposeError(f"image: expected a BGR array [H, W, 3], got shape {arr.shape}")
+        if arr.dtype != np.uint8:
+            raise LgmposeError(f"image: expected uint8 pixels, got {arr.dtype}")
+        return arr
+
+    def __call__(self, image, boxes=None) -> list[Person]:
+        """People in ``image`` (a BGR array or a path); ``boxes`` [N, 4] xywh skip the detector."""
+        image = self._as_image(image)
+        h, w = image.shape[:2]
+        t0 = time.perf_counter()
+        if boxes is None:
+            boxes, box_scores = self.detect(image)
+        else:
+            boxes = validate_boxes(boxes, w, h, source="boxes")
+            box_scores = np.ones(len(boxes), np.float32)
+        t1 = time.perf_counter()
+        kpts, scores = self.estimate(image, boxes)
+        t2 = time.perf_counter()
+        self.timings = {"detect": t1 - t0, "pose": t2 - t1}
+        return [Person(b.astype(np.float32), k, s, float(bs))
+                for b, k, s, bs in zip(boxes, kpts, scores, box_scores)]
+
+    def track(self, frame, timestamp: float | None = None) -> list[Person]:
+        """People in one video frame, with track ids (call in frame order; ``reset()`` between
+        videos). Settings: :meth:`configure_video`."""
+        if self._video is None:
+            self.configure_video()
+        return self._video(self._as_image(frame), timestamp)
+
+    def configure_video(self, det_interval: int = 1, smooth: bool = True,
+                        min_cutoff: float | None = None, beta: float | None = None,
+                        track_metric: str = "oks", kpt_thr: float = 0.3) -> None:
+        from lgmpose.inference.video import VideoPipeline
+
+        self._video = VideoPipeline(self, det_interval=det_interval, smooth=smooth,
+                                    min_cutoff=min_cutoff, beta=beta, track_metric=track_metric,
+                                    kpt_thr=kpt_thr)
+
+    def reset(self) -> None:
+        if self._video is not None:
+            self._video.reset()

@@ -1,0 +1,52 @@
+"""What the pipeline must know about a pose model besides its weights: input size, codec,
+normalisation and keypoint set. Read from ONNX metadata or a checkpoint's ``meta``; anything absent
+falls back to the project's COCO 256x192 defaults."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from lgmpose.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+
+__all__ = ["ModelInfo"]
+
+
+@dataclass
+class ModelInfo:
+    input_size: tuple[int, int] = (256, 192)
+    codec: dict = field(default_factory=lambda: {"name": "msra", "sigma": 2.0})
+    dataset: str = "coco"
+    keypoint_names: list[str] | None = None
+    mean: np.ndarray = field(default_factory=lambda: IMAGENET_MEAN.copy())
+    std: np.ndarray = field(default_factory=lambda: IMAGENET_STD.copy())
+
+    @classmethod
+    def from_meta(cls, meta: dict | None, input_size: tuple[int, int] | None = None) -> "ModelInfo":
+        """Accepts ONNX metadata (values already JSON-decoded) or a checkpoint ``meta`` dict."""
+        meta = dict(meta or {})
+        info = cls()
+        size = meta.get("input_size") or input_size
+        if size is not None:
+            info.input_size = (int(size[0]), int(size[1]))
+        codec = meta.get("codec")
+        if isinstance(codec, str):
+            codec = {"name": codec}
+        if isinstance(codec, dict):
+            info.codec = {k: v for k, v in codec.items() if k != "input_size"}
+        stride = meta.get("heatmap_stride")
+        if stride and "heatmap_size" not in info.codec:
+            info.codec["heatmap_size"] = [info.input_size[0] // int(stride),
+                                          info.input_size[1] // int(stride)]
+        dataset = meta.get("dataset") or meta.get("metainfo")
+        if isinstance(dataset, dict):
+            dataset = dataset.get("name")
+        if isinstance(dataset, str) and dataset:
+            info.dataset = dataset
+        names = meta.get("keypoint_names")
+        if isinstance(names, list):
+            info.keypoint_names = [str(n) for n in names]
+        for key in ("mean", "std"):
+            if meta.get(key) is not None:
+                setattr(info, key, np.asarray(meta[key], np.float32).reshape(3))
+        return info

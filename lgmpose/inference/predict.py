@@ -1,0 +1,226 @@
+"""The ``lgmpose predict`` pipeline: read, detect, estimate, track, draw, write; timed per stage.
+
+Outputs in ``out_dir``: one annotated image per input image (same name), or one annotated video
+(``<name>.mp4``), and ``results.json`` in the COCO keypoint-results format (plus ``file_name`` and,
+on video, ``frame`` and ``track_id``). Every file is written atomically.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from lgmpose.errors import LgmposeError
+from lgmpose.inference.sources import Source, open_source
+from lgmpose.inference.writers import VideoWriter, write_image, write_json
+
+__all__ = ["PredictOptions", "PredictReport", "run_predict", "load_boxes_file", "STAGES"]
+
+STAGES = ("decode", "detect", "pose", "track", "draw", "encode")
+
+
+@dataclass
+class PredictOptions:
+    out_dir: str | os.PathLike = "lgmpose_output"
+    weights: str | None = None
+    backend: str | None = None
+    device: str = "cpu"
+    detector: str = "auto"
+    det_thr: float | None = None
+    boxes_file: str | None = None
+    kpt_thr: float = 0.3
+    flip_test: bool = False
+    det_interval: int = 1
+    smooth: bool | None = None        # None: on for video, off for images
+    threads: int | None = None
+    max_frames: int | None = None
+    draw: bool = True
+    show: bool = False
+    progress: bool | None = None      # None: a bar on a terminal for inputs of more than 1 frame
+
+
+@dataclass
+class PredictReport:
+    source: str
+    kind: str
+    frames: int = 0
+    people: int = 0
+    seconds: float = 0.0
+    stages: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+    outputs: list[Path] = field(default_factory=list)
+    results: list[dict] = field(default_factory=list)
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+    def shares(self) -> dict[str, float]:
+        total = sum(self.stages.values()) or 1.0
+        return {k: v / total for k, v in self.stages.items()}
+
+    def summary(self) -> str:
+        shares = ", ".join(f"{k} {100 * v:.0f}%" for k, v in self.shares().items())
+        ms = 1000 * self.seconds / max(self.frames, 1)
+        return (f"{self.source}: {self.frames} frame(s), {self.people} person detection(s) in "
+                f"{self.seconds:.2f} s = {self.fps:.1f} fps end to end ({ms:.1f} ms/frame; "
+                f"{shares})")
+
+
+def _image_id(name: str, index: int) -> int:
+    stem = Path(name).stem
+    return int(stem) if re.fullmatch(r"\d+", stem) else index
+
+
+def load_boxes_file(path: str | os.PathLike):
+    """Caller boxes from JSON: a list ``[[x, y, w, h], ...]`` for every frame, a mapping
+    ``{file_name or frame index: [[x, y, w, h], ...]}``, or COCO detection results
+    ``[{"image_id", "bbox", "score"}, ...]``. Returns a function ``(name, index, image_id) -> boxes``.
+    """
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise LgmposeError(f"boxes file '{path}': file not found") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise LgmposeError(f"boxes file '{path}': not valid JSON ({error})") from None
+    if isinstance(data, list) and data and isinstance(data[0], dict):
+        by_id: dict = {}
+        for det in data:
+            if "bbox" not in det or "image_id" not in det:
+                raise LgmposeError(f"boxes file '{path}': detection entries need 'image_id' and "
+                                   "'bbox'")
+            if det.get("category_id", 1) == 1:
+                by_id.setdefault(det["image_id"], []).append(det["bbox"])
+        return lambda name, index, image_id: by_id.get(image_id, by_id.get(name, []))
+    if isinstance(data, list):
+        return lambda name, index, image_id: data
+    if isinstance(data, dict):
+        return lambda name, index, image_id: data.get(
+            name, data.get(str(index), data.get(Path(name).stem, [])))
+    raise LgmposeError(f"boxes file '{path}': expected a list of boxes, a mapping or COCO "
+                       "detection results")
+
+
+def _progress(source: Source, enabled: bool | None):
+    total = len(source) or None
+    if enabled is None:
+        enabled = (total or 2) > 1 and sys.stderr.isatty()
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="frame", desc=Path(source.spec).name, dynamic_ncols=True,
+                file=sys.stderr)
+
+
+def run_predict(source_spec: str, options: PredictOptions, estimator=None) -> PredictReport:
+    """Run the whole pipeline on one input; ``estimator`` may be a ready ``PoseEstimator``."""
+    from lgmpose.inference.draw import draw_poses
+    from lgmpose.inference.estimator import PoseEstimator
+
+    source = open_source(source_spec, max_frames=options.max_frames)
+    boxes_for = load_boxes_file(options.boxes_file) if options.boxes_file else None
+    if estimator is None:
+        estimator = PoseEstimator(options.weights, backend=options.backend,
+                                  device=options.device, detector=options.detector,
+                                  det_score_thr=options.det_thr, flip_test=options.flip_test,
+                                  threads=options.threads)
+    if boxes_for is None:
+        estimator.detector  # build it now: loading a model is not per-frame time
+    smooth = source.is_video if options.smooth is None else options.smooth
+    if source.is_video:
+        estimator.configure_video(det_interval=options.det_interval, smooth=smooth,
+                                  kpt_thr=options.kpt_thr)
+        estimator.reset()
+    out_dir = Path(options.out_dir)
+    report = PredictReport(source=str(source_spec), kind=source.kind)
+    stages = report.stages
+    bar = _progress(source, options.progress)
+    video_out = None
+    if source.is_video:
+        name = (f"camera{source.spec.split()[-1]}" if source.kind == "camera"
+                else Path(source.spec).stem)
+        video_out = VideoWriter(out_dir / f"{name}.mp4", source.fps, source.size)
+    start = time.perf_counter()
+    try:
+        if video_out is not None:
+            video_out.__enter__()
+        frames = iter(source)
+        while True:
+            t0 = time.perf_counter()
+            frame = next(frames, None)
+            t1 = time.perf_counter()
+            stages["decode"] += t1 - t0
+            if frame is None:
+                break
+            image_id = frame.index if source.is_video else _image_id(frame.name, frame.index)
+            boxes = boxes_for(frame.name, frame.index, image_id) if boxes_for else None
+            if source.is_video and boxes is None:
+                people = estimator.track(frame.image, frame.timestamp)
+            else:
+                people = estimator(frame.image, boxes=boxes)
+                estimator.timings.setdefault("track", 0.0)
+            for stage in ("detect", "pose", "track"):
+                stages[stage] += estimator.timings.get(stage, 0.0)
+            t2 = time.perf_counter()
+            canvas = (draw_poses(frame.image, people, estimator.metainfo, options.kpt_thr,
+                                 copy=False) if options.draw else frame.image)
+            if options.show:
+                _show(canvas)
+            t3 = time.perf_counter()
+            stages["draw"] += t3 - t2
+            if video_out is not None:
+                video_out.write(canvas)
+            elif options.draw:
+                out_path = out_dir / frame.name
+                write_image(out_path, canvas)
+                report.outputs.append(out_path)
+            stages["encode"] += time.perf_counter() - t3
+            for person in people:
+                entry = person.to_coco(image_id)
+                entry["file_name"] = source.spec if source.is_video else frame.name
+                if source.is_video:
+                    entry["frame"] = frame.index
+                report.results.append(entry)
+            report.frames += 1
+            report.people += len(people)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix_str(f"{report.frames / (time.perf_counter() - start):.1f} fps")
+        if video_out is not None:
+            video_out.__exit__(None, None, None)
+            report.outputs.append(video_out.path)
+            video_out = None
+    except BaseException as error:
+        if video_out is not None:
+            video_out.__exit__(type(error), error, error.__traceback__)
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+        source.close()
+    report.seconds = time.perf_counter() - start
+    json_path = out_dir / "results.json"
+    write_json(json_path, report.results)
+    report.outputs.append(json_path)
+    return report
+
+
+def _show(image: np.ndarray) -> None:
+    import cv2
+
+    try:
+        cv2.imshow("lgmpose", image)
+        key = cv2.waitKey(1)
+    except cv2.error:
+        raise LgmposeError("--show: this OpenCV build cannot open windows (the headless "
+                           "package, or no display); drop --show and open the written files") \
+            from None
+    if key in (27, ord("q")):
+        raise KeyboardInterrupt

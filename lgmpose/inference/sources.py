@@ -1,0 +1,135 @@
+"""What ``lgmpose predict`` reads: an image, a folder of images, a video file or a camera.
+
+Every problem is an ``LgmposeError`` naming the input: a missing path, a file that is not an image,
+an empty folder, a video that cannot be opened, an absent camera.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from lgmpose.errors import LgmposeError
+
+__all__ = ["IMAGE_SUFFIXES", "VIDEO_SUFFIXES", "read_image", "Frame", "Source", "open_source"]
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"}
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """A BGR uint8 image, or an ``LgmposeError`` saying why not."""
+    path = Path(path)
+    if not path.exists():
+        raise LgmposeError(f"cannot read image '{path}': file not found")
+    if path.is_dir():
+        raise LgmposeError(f"cannot read image '{path}': it is a folder")
+    try:
+        data = np.fromfile(str(path), dtype=np.uint8)  # works with non-ASCII paths too
+    except OSError as error:
+        raise LgmposeError(f"cannot read image '{path}': {error.strerror or error}") from None
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if image is None:
+        raise LgmposeError(f"cannot read image '{path}': not an image file, or corrupt")
+    return image
+
+
+@dataclass
+class Frame:
+    index: int
+    name: str               # file name (images) or frame number (video), used in outputs
+    image: np.ndarray
+    timestamp: float        # seconds since the start (video), 0 for images
+
+
+class Source:
+    """Iterate ``Frame``s; ``kind`` is ``image``, ``folder``, ``video`` or ``camera``."""
+
+    def __init__(self, kind: str, spec: str, paths: list[Path] | None = None,
+                 capture: "cv2.VideoCapture | None" = None, max_frames: int | None = None) -> None:
+        self.kind, self.spec, self.paths, self.capture = kind, spec, paths, capture
+        self.max_frames = max_frames
+        self.cached: dict[Path, np.ndarray] = {}
+        self.fps = 0.0
+        self.size: tuple[int, int] | None = None  # (W, H) for video
+        if capture is not None:
+            self.fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
+            if not 0 < self.fps < 1000:
+                self.fps = 30.0
+            self.size = (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
+                         int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+
+    @property
+    def is_video(self) -> bool:
+        return self.kind in ("video", "camera")
+
+    def __len__(self) -> int:
+        if self.paths is not None:
+            n = len(self.paths)
+        elif self.kind == "video":
+            n = max(int(self.capture.get(cv2.CAP_PROP_FRAME_COUNT)), 0)
+        else:
+            n = 0
+        return min(n, self.max_frames) if self.max_frames and n else (n or (self.max_frames or 0))
+
+    def __iter__(self) -> Iterator[Frame]:
+        if self.paths is not None:
+            for i, path in enumerate(self.paths[:self.max_frames]):
+                image = self.cached.pop(path, None)
+                yield Frame(i, path.name, read_image(path) if image is None else image, 0.0)
+            return
+        index = 0
+        try:
+            while self.max_frames is None or index < self.max_frames:
+                ok, image = self.capture.read()
+                if not ok or image is None:
+                    if index == 0:
+                        raise LgmposeError(f"cannot read video '{self.spec}': no frame could be "
+                                           "decoded")
+                    break
+                yield Frame(index, f"{index:06d}", image, index / self.fps)
+                index += 1
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self.capture is not None:
+            self.capture.release()
+
+
+def open_source(spec: str | os.PathLike | int, max_frames: int | None = None) -> Source:
+    """An image, a folder (its images, sorted by name), a video file, or a camera index."""
+    text = str(spec)
+    if text.isdigit() and not Path(text).exists():
+        capture = cv2.VideoCapture(int(text))
+        if not capture.isOpened():
+            capture.release()
+            raise LgmposeError(f"camera {text}: not available (no such device, or it is busy)")
+        return Source("camera", f"camera {text}", capture=capture, max_frames=max_frames)
+    path = Path(text)
+    if not path.exists():
+        raise LgmposeError(f"input '{path}': no such file or folder")
+    if path.is_dir():
+        paths = sorted(p for p in path.iterdir()
+                       if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        if not paths:
+            raise LgmposeError(f"folder '{path}': contains no images "
+                               f"({', '.join(sorted(IMAGE_SUFFIXES))})")
+        return Source("folder", text, paths=paths, max_frames=max_frames)
+    suffix = path.suffix.lower()
+    if suffix in VIDEO_SUFFIXES:
+        capture = cv2.VideoCapture(str(path))
+        if not capture.isOpened():
+            capture.release()
+            raise LgmposeError(f"cannot open video '{path}': not a video OpenCV can decode")
+        return Source("video", text, capture=capture, max_frames=max_frames)
+    if suffix in IMAGE_SUFFIXES:
+        source = Source("image", text, paths=[path], max_frames=max_frames)
+        source.cached[path] = read_image(path)  # fail now, before any output is created
+        return source
+    raise LgmposeError(f"input '{path}': unknown file type '{suffix or '(none)'}'; expected an "
+                       "image, a video, a folder or a camera index")

@@ -1,0 +1,87 @@
+"""The video loop behind ``PoseEstimator.track``: detection (every frame or every N frames),
+pose, tracking and One-Euro smoothing.
+
+Between detection frames a person is followed with a box around their last keypoints; a person
+whose keypoints fade (mean score below ``lost_thr``) is dropped until the next detection frame.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from lgmpose.inference.smoothing import PoseSmoother
+from lgmpose.inference.tracking import PoseTracker
+
+__all__ = ["VideoPipeline", "boxes_from_keypoints"]
+
+
+def boxes_from_keypoints(keypoints: np.ndarray, scores: np.ndarray, fallback: np.ndarray,
+                         kpt_thr: float = 0.3, grow: float = 1.2,
+                         min_points: int = 4) -> np.ndarray:
+    """``xywh`` boxes around the confident keypoints, grown by ``grow``; ``fallback`` otherwise."""
+    out = np.asarray(fallback, np.float32).reshape(-1, 4).copy()
+    for i, (kpts, s) in enumerate(zip(keypoints, scores)):
+        pts = kpts[s >= kpt_thr]
+        if len(pts) < min_points:
+            continue
+        lo, hi = pts.min(0), pts.max(0)
+        centre, size = (lo + hi) / 2, np.maximum(hi - lo, 1.0) * grow
+        out[i] = [*(centre - size / 2), *size]
+    return out
+
+
+class VideoPipeline:
+    def __init__(self, estimator, det_interval: int = 1, smooth: bool = True,
+                 min_cutoff: float | None = None, beta: float | None = None,
+                 track_metric: str = "oks", kpt_thr: float = 0.3, lost_thr: float = 0.25,
+                 default_fps: float = 30.0) -> None:
+        self.est = estimator
+        self.det_interval = max(1, int(det_interval))
+        self.kpt_thr, self.lost_thr, self.default_fps = kpt_thr, lost_thr, default_fps
+        self.tracker = PoseTracker(track_metric, threshold=0.3, max_age=max(10, det_interval),
+                                   sigmas=estimator.metainfo.sigmas, kpt_thr=kpt_thr)
+        params = {k: v for k, v in (("min_cutoff", min_cutoff), ("beta", beta)) if v is not None}
+        self.smoother = PoseSmoother(**params) if smooth else None
+        self.reset()
+
+    def reset(self) -> None:
+        self.frame_index = 0
+        self._prev = None  # (boxes, keypoints, scores, box_scores) of the last frame
+        self.tracker.reset()
+        if self.smoother is not None:
+            self.smoother.reset()
+
+    def __call__(self, image: np.ndarray, timestamp: float | None = None):
+        from lgmpose.inference.estimator import Person
+
+        t = self.frame_index / self.default_fps if timestamp is None else float(timestamp)
+        h, w = image.shape[:2]
+        t0 = time.perf_counter()
+        detect_now = self.frame_index % self.det_interval == 0 or self._prev is None
+        if detect_now:
+            boxes, box_scores = self.est.detect(image)
+        else:
+            pboxes, pkpts, pscores, box_scores = self._prev
+            boxes = boxes_from_keypoints(pkpts, pscores, pboxes, self.kpt_thr)
+            x1y1 = np.clip(boxes[:, :2], 0, [w, h])
+            x2y2 = np.clip(boxes[:, :2] + boxes[:, 2:], 0, [w, h])
+            boxes = np.concatenate([x1y1, x2y2 - x1y1], axis=1)
+            ok = (boxes[:, 2] > 2) & (boxes[:, 3] > 2)
+            boxes, box_scores = boxes[ok], box_scores[ok]
+        t1 = time.perf_counter()
+        kpts, scores = self.est.estimate(image, boxes)
+        t2 = time.perf_counter()
+        if not detect_now and len(boxes):
+            alive = scores.mean(1) >= self.lost_thr
+            boxes, kpts, scores, box_scores = boxes[alive], kpts[alive], scores[alive], \
+                box_scores[alive]
+        ids = self.tracker.update(boxes, kpts, scores)
+        self._prev = (boxes, kpts, scores, box_scores) if len(boxes) else None
+        if self.smoother is not None and len(boxes):
+            kpts = self.smoother(ids, kpts, boxes, t)
+        t3 = time.perf_counter()
+        self.est.timings = {"detect": t1 - t0, "pose": t2 - t1, "track": t3 - t2}
+        self.frame_index += 1
+        return [Person(b.astype(np.float32), k, s, float(bs), int(i))
+                for b, k, s, bs, i in zip(boxes, kpts, scores, box_scores, ids)]
