@@ -88,5 +88,7 @@ def test_build_codec_options():
 
 def test_codecs_and_transforms_do_not_import_torch():
     code = ("import sys; sys.modules['torch'] = None\n"
-            "import lgmpose.codecs, lgmpose.data.transforms, lgmpose.data.metainfo\n")
+            "import lgmpose.codecs, lgmpose.data.transforms, lgmpose.data.metainfo\n"
+            "import lgmpose.commands.codec_check, lgmpose.commands.bench_data\n"
+            "import lgmpose.data.coco, lgmpose.data.mpii, lgmpose.data.pipeline\n")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -165,7 +165,15 @@ def half_body_center_scale(keypoints, joint_ids, aspect_ratio: float, padding: f
     return center.astype(np.float32), scale.astype(np.float32)
 
 
+_NORMALIZE_LUT = ((np.arange(256, dtype=np.float32)[None, :] - IMAGENET_MEAN[:, None])
+                  / IMAGENET_STD[:, None]).astype(np.float32)  # [3 (RGB), 256]
+
+
 def normalize_image(crop_bgr: np.ndarray) -> np.ndarray:
     """A BGR uint8 crop ``[H, W, 3]`` -> the model input ``[3, H, W]`` float32 (RGB, ImageNet-normalised)."""
-    rgb = crop_bgr[..., ::-1].astype(np.float32)
-    return np.ascontiguousarray(((rgb - IMAGENET_MEAN) / IMAGENET_STD).transpose(2, 0, 1))
+    crop = np.asarray(crop_bgr)
+    if crop.dtype != np.uint8:
+        rgb = crop[..., ::-1].astype(np.float32)
+        return np.ascontiguousarray(((rgb - IMAGENET_MEAN) / IMAGENET_STD).transpose(2, 0, 1))
+    # A table lookup per channel: several times faster than float arithmetic on the whole crop.
+    return np.stack([_NORMALIZE_LUT[c][crop[..., 2 - c]] for c in range(3)])

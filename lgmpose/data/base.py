@@ -1,0 +1,68 @@
+"""What the COCO and MPII datasets share: a list of person records and the top-down pipeline."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from lgmpose.data.image_io import read_image
+from lgmpose.data.pipeline import TopDownPipeline
+
+__all__ = ["TopDownDataset"]
+
+AUG_KEYS = ("flip_prob", "half_body_prob", "half_body_min_joints", "scale_factor", "rot_factor",
+            "rot_prob", "shift_factor", "shift_prob")
+
+
+class TopDownDataset:
+    """A sequence of person crops; ``self.records`` is a list of dicts with ``image_file``,
+    ``image_id``, ``center``, ``scale`` (image pixels), ``keypoints [K, 2]`` and
+    ``keypoints_visible [K]`` (0-based image pixels), ``bbox`` (x, y, w, h), ``bbox_score``, ``ann_id``.
+
+    ``dataset[i]`` uses the generator ``np.random.default_rng([seed, i])`` when training;
+    ``get_sample(i, rng)`` takes the generator from the caller (the training loop seeds it from
+    seed, epoch and index). NumPy arrays only: wrap in a torch DataLoader with a collate function.
+    """
+
+    records: list[dict]
+
+    def __init__(self, metainfo, input_size, codec, train: bool, aug: dict | None, seed: int,
+                 use_joint_weights: bool = False):
+        aug = dict(aug or {})
+        unknown = set(aug) - set(AUG_KEYS)
+        if unknown:
+            from lgmpose.errors import LgmposeError
+            raise LgmposeError(f"unknown augmentation option(s) {sorted(unknown)}; "
+                               f"known: {', '.join(AUG_KEYS)}")
+        self.pipeline = TopDownPipeline(input_size=input_size, codec=codec, metainfo=metainfo,
+                                        train=train, use_joint_weights=use_joint_weights, **aug)
+        self.metainfo = self.pipeline.metainfo
+        self.codec = self.pipeline.codec
+        self.input_size = self.pipeline.input_size
+        self.train = train
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, index: int) -> dict:
+        rng = np.random.default_rng([int(self.seed), int(index)]) if self.train else None
+        return self.get_sample(index, rng)
+
+    def get_sample(self, index: int, rng: np.random.Generator | None = None) -> dict:
+        """The sample dict of record ``index`` (see DEVELOPERS.md); raises LgmposeError naming the
+        image file when it cannot be read."""
+        record = self.records[index]
+        image = read_image(record["image_file"])
+        sample = self.pipeline(image, record["center"], record["scale"], record["keypoints"],
+                               record["keypoints_visible"], rng=rng)
+        sample.update({
+            "index": int(index),
+            "image_id": int(record["image_id"]),
+            "ann_id": int(record.get("ann_id", -1)),
+            "image_file": os.fspath(record["image_file"]),
+            "bbox": np.asarray(record["bbox"], dtype=np.float32),
+            "bbox_score": float(record["bbox_score"]),
+            "area": float(np.prod(record["scale"])),
+        })
+        return sample

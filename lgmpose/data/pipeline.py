@@ -1,0 +1,92 @@
+"""The top-down sample: crop a person, augment (training), encode targets, normalise.
+
+Shared by the COCO and MPII datasets; everything random comes from the ``rng`` passed in, so a
+sample is a pure function of ``(record, rng)`` (the training loop seeds it from seed, epoch, index).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from lgmpose.codecs import HeatmapCodec, build_codec
+from lgmpose.data import transforms as T
+from lgmpose.data.metainfo import MetaInfo, load_metainfo
+
+__all__ = ["TopDownPipeline"]
+
+
+class TopDownPipeline:
+    """``input_size=(H, W)``; ``codec`` (a codec, a name, a dict, or None: no targets).
+
+    Augmentation (``train=True``), with the keys of a config's ``data.aug`` section: ``flip_prob``,
+    ``half_body_prob``, ``half_body_min_joints`` (more visible joints than this are needed),
+    ``scale_factor``, ``rot_factor``, ``rot_prob``, ``shift_factor``, ``shift_prob``.
+    ``use_joint_weights`` multiplies the target weights by the metainfo's joint weights.
+    """
+
+    def __init__(self, input_size=(256, 192), codec: HeatmapCodec | str | dict | None = "msra",
+                 metainfo: MetaInfo | str = "coco", train: bool = False, flip_prob: float = 0.5,
+                 half_body_prob: float = 0.3, half_body_min_joints: int = 8,
+                 scale_factor: float = 0.35, rot_factor: float = 45.0, rot_prob: float = 0.6,
+                 shift_factor: float = 0.0, shift_prob: float = 0.3,
+                 use_joint_weights: bool = False, udp: bool | None = None):
+        self.input_size = (int(input_size[0]), int(input_size[1]))
+        self.codec = None if codec is None else build_codec(codec, input_size=self.input_size) \
+            if not isinstance(codec, HeatmapCodec) else codec
+        self.metainfo = load_metainfo(metainfo)
+        self.train = train
+        self.flip_prob, self.half_body_prob = flip_prob, half_body_prob
+        self.half_body_min_joints = half_body_min_joints
+        self.scale_factor, self.rot_factor, self.rot_prob = scale_factor, rot_factor, rot_prob
+        self.shift_factor, self.shift_prob = shift_factor, shift_prob
+        self.use_joint_weights = use_joint_weights
+        self.udp = bool(self.codec.udp) if udp is None and self.codec is not None else bool(udp)
+        self.aspect_ratio = self.input_size[1] / self.input_size[0]
+
+    def __call__(self, image: np.ndarray, center, scale, keypoints=None, visible=None,
+                 rng: np.random.Generator | None = None) -> dict:
+        k = self.metainfo.num_keypoints
+        center = np.asarray(center, dtype=np.float32).copy()
+        scale = np.asarray(scale, dtype=np.float32).copy()
+        keypoints = np.zeros((k, 2), np.float32) if keypoints is None else \
+            np.asarray(keypoints, dtype=np.float32).reshape(k, 2)
+        visible = np.zeros(k, np.float32) if visible is None else \
+            (np.asarray(visible).reshape(k) > 0).astype(np.float32)
+        rotation, flip, shift = 0.0, False, np.zeros(2, np.float32)
+        if self.train:
+            rng = rng if rng is not None else np.random.default_rng()
+            if self.half_body_prob > 0 and rng.random() < self.half_body_prob:
+                ids = T.select_half_body(visible, self.metainfo.upper_body_ids,
+                                         self.metainfo.lower_body_ids, rng,
+                                         min_total=self.half_body_min_joints + 1)
+                if ids is not None and len(ids) >= 2:
+                    center, scale = T.half_body_center_scale(keypoints, ids, self.aspect_ratio)
+            factor, rotation = T.random_scale_rotation(rng, self.scale_factor, self.rot_factor,
+                                                       self.rot_prob)
+            scale = scale * factor
+            shift = T.random_shift(rng, self.shift_factor, self.shift_prob)
+            flip = self.flip_prob > 0 and rng.random() < self.flip_prob
+        matrix = T.get_affine_transform(center, scale, rotation, self.input_size, udp=self.udp,
+                                        shift=shift)
+        if flip:
+            matrix = T.flip_matrix(matrix, self.input_size[1])
+        crop = T.warp_affine(image, matrix, self.input_size)
+        crop_keypoints = T.transform_points(keypoints, matrix)
+        if flip:
+            index = np.asarray(self.metainfo.flip_indices)
+            crop_keypoints, visible = crop_keypoints[index], visible[index]
+        sample = {
+            "image": T.normalize_image(crop),
+            "keypoints": crop_keypoints.astype(np.float32),
+            "keypoints_visible": visible.astype(np.float32),
+            "center": (center + shift * scale).astype(np.float32),
+            "scale": scale.astype(np.float32),
+            "rotation": np.float32(rotation),
+            "flipped": bool(flip),
+        }
+        if self.codec is not None:
+            heatmaps, weights = self.codec.encode(crop_keypoints, visible)
+            if self.use_joint_weights:
+                weights = weights * self.metainfo.joint_weights
+            sample["heatmaps"] = heatmaps
+            sample["target_weight"] = weights.astype(np.float32)
+        return sample

@@ -1,0 +1,143 @@
+"""COCO keypoint evaluation: OKS AP/AR by pycocotools, plus the top-down post-processing that the
+published numbers use with detected boxes (instance rescoring, then OKS-NMS per image)."""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+from collections import defaultdict
+from collections.abc import Sequence
+
+import numpy as np
+
+from lgmpose.errors import LgmposeError
+
+__all__ = ["COCO_STATS_NAMES", "coco_keypoint_ap", "oks_iou", "oks_nms", "rescore",
+           "make_coco_results"]
+
+COCO_STATS_NAMES = ["AP", "AP50", "AP75", "APM", "APL", "AR", "AR50", "AR75", "ARM", "ARL"]
+
+
+def _load_coco(ann_file):
+    from pycocotools.coco import COCO
+
+    if isinstance(ann_file, COCO):
+        return ann_file
+    if not os.path.isfile(ann_file):
+        raise LgmposeError(f"annotation file {str(ann_file)!r} does not exist")
+    with contextlib.redirect_stdout(io.StringIO()):
+        try:
+            return COCO(str(ann_file))
+        except (ValueError, KeyError, TypeError) as error:
+            raise LgmposeError(f"annotation file {str(ann_file)!r}: not COCO json ({error})") from None
+
+
+def coco_keypoint_ap(results, ann_file, sigmas=None, verbose: bool = False) -> dict:
+    """COCO OKS AP/AR of ``results`` against ``ann_file`` (a path or a pycocotools ``COCO``).
+
+    ``results``: a list of COCO result dicts (``image_id``, ``category_id``, ``keypoints`` as a flat
+    ``[x, y, score] * K`` list, ``score``) or the path of such a json file. ``sigmas``: OKS sigmas for
+    a custom keypoint set (default: COCO's 17). Returns ``{"AP", "AP50", "AP75", "APM", "APL", "AR",
+    "AR50", "AR75", "ARM", "ARL"}`` as floats in 0-1, exactly pycocotools' ``stats``.
+    """
+    from pycocotools.cocoeval import COCOeval
+
+    coco_gt = _load_coco(ann_file)
+    if isinstance(results, (str, os.PathLike)):
+        try:
+            results = json.loads(open(results).read())
+        except (OSError, ValueError) as error:
+            raise LgmposeError(f"results file {str(results)!r}: cannot read json ({error})") from None
+    results = list(results)
+    if not results:
+        return {name: 0.0 for name in COCO_STATS_NAMES}
+    quiet = contextlib.nullcontext() if verbose else contextlib.redirect_stdout(io.StringIO())
+    with quiet:
+        coco_dt = coco_gt.loadRes(results)
+        evaluator = COCOeval(coco_gt, coco_dt, "keypoints")
+        if sigmas is not None:
+            evaluator.params.kpt_oks_sigmas = np.asarray(sigmas, dtype=np.float64)
+        evaluator.params.useSegm = None
+        evaluator.evaluate()
+        evaluator.accumulate()
+        evaluator.summarize()
+    return {name: float(value) for name, value in zip(COCO_STATS_NAMES, evaluator.stats)}
+
+
+def oks_iou(keypoints: np.ndarray, others: np.ndarray, area: float, other_areas: np.ndarray,
+            sigmas, vis_threshold: float | None = None) -> np.ndarray:
+    """OKS between one pose ``[K, 3]`` (x, y, score) and ``others[N, K, 3]`` (the NMS form: the mean
+    over keypoints of ``exp(-d^2 / (2 * s^2 * k^2))`` with ``s^2`` the mean of the two areas).
+
+    With ``vis_threshold``, only keypoints scored above it in both poses count.
+    """
+    sigmas = np.asarray(sigmas, dtype=np.float64)
+    variances = (2 * sigmas) ** 2
+    d2 = ((others[..., :2] - keypoints[None, :, :2]) ** 2).sum(axis=-1)
+    mean_area = (area + np.asarray(other_areas, dtype=np.float64)) / 2.0
+    e = d2 / variances[None] / (mean_area[:, None] + np.spacing(1)) / 2.0
+    similarity = np.exp(-e)
+    if vis_threshold is None:
+        return similarity.mean(axis=1)
+    counted = (keypoints[None, :, 2] > vis_threshold) & (others[..., 2] > vis_threshold)
+    return np.where(counted.any(axis=1),
+                    (similarity * counted).sum(axis=1) / np.maximum(counted.sum(axis=1), 1), 0.0)
+
+
+def oks_nms(keypoints, scores, areas, sigmas, threshold: float = 0.9,
+            vis_threshold: float | None = None) -> list[int]:
+    """Greedy NMS on poses ``[N, K, 3]``: keep the best, drop the others with OKS > ``threshold``."""
+    keypoints = np.asarray(keypoints, dtype=np.float64)
+    scores = np.asarray(scores, dtype=np.float64)
+    areas = np.asarray(areas, dtype=np.float64)
+    order = list(np.argsort(-scores, kind="stable"))
+    keep = []
+    while order:
+        best, rest = order[0], np.asarray(order[1:], dtype=np.int64)
+        keep.append(int(best))
+        if rest.size == 0:
+            break
+        overlap = oks_iou(keypoints[best], keypoints[rest], areas[best], areas[rest], sigmas,
+                          vis_threshold)
+        order = list(rest[overlap <= threshold])
+    return keep
+
+
+def rescore(keypoint_scores, box_scores, threshold: float = 0.2) -> np.ndarray:
+    """The usual instance score: mean of the keypoint scores above ``threshold`` (0 if none)
+    times the detection score."""
+    keypoint_scores = np.asarray(keypoint_scores, dtype=np.float64)
+    confident = keypoint_scores > threshold
+    mean = (keypoint_scores * confident).sum(axis=-1) / np.maximum(confident.sum(axis=-1), 1)
+    return mean * np.asarray(box_scores, dtype=np.float64)
+
+
+def make_coco_results(image_ids: Sequence[int], keypoints, keypoint_scores, box_scores, areas,
+                      sigmas, nms_threshold: float | None = 0.9, score_threshold: float = 0.2,
+                      category_id: int = 1) -> list[dict]:
+    """Per-person predictions -> COCO result dicts, rescored and OKS-NMSed per image.
+
+    ``keypoints[N, K, 2]`` in image pixels, ``keypoint_scores[N, K]``, ``box_scores[N]``, ``areas[N]``
+    (the crop area ``scale_w * scale_h``, as HRNet uses). ``nms_threshold=None`` skips the NMS
+    (e.g. with ground-truth boxes).
+    """
+    keypoints = np.asarray(keypoints, dtype=np.float64)
+    keypoint_scores = np.asarray(keypoint_scores, dtype=np.float64)
+    scores = rescore(keypoint_scores, box_scores, score_threshold)
+    areas = np.asarray(areas, dtype=np.float64)
+    poses = np.concatenate([keypoints, keypoint_scores[..., None]], axis=-1)
+    by_image = defaultdict(list)
+    for n, image_id in enumerate(image_ids):
+        by_image[int(image_id)].append(n)
+    results = []
+    for image_id, members in by_image.items():
+        members = np.asarray(members)
+        if nms_threshold is not None and len(members) > 1:
+            members = members[oks_nms(poses[members], scores[members], areas[members], sigmas,
+                                      nms_threshold)]
+        for n in members:
+            results.append({"image_id": image_id, "category_id": int(category_id),
+                            "keypoints": [round(float(v), 3) for v in poses[n].reshape(-1)],
+                            "score": float(scores[n])})
+    return results
