@@ -17,16 +17,21 @@ __all__ = ["VideoPipeline", "boxes_from_keypoints"]
 
 
 def boxes_from_keypoints(keypoints: np.ndarray, scores: np.ndarray, fallback: np.ndarray,
-                         kpt_thr: float = 0.3, grow: float = 1.2,
-                         min_points: int = 4) -> np.ndarray:
-    """``xywh`` boxes around the confident keypoints, grown by ``grow``; ``fallback`` otherwise."""
+                         kpt_thr: float = 0.3, grow: float = 1.2, min_points: int = 4,
+                         min_keep: float = 0.5, reference: np.ndarray | None = None) -> np.ndarray:
+    """``xywh`` boxes around the confident keypoints, grown by ``grow``; ``fallback`` (the
+    previous boxes) where fewer than ``min_points`` are confident. A side never shrinks below
+    ``min_keep`` of the ``reference`` box's (the last detected box; default ``fallback``), so
+    that a few clustered keypoints do not collapse it frame after frame."""
     out = np.asarray(fallback, np.float32).reshape(-1, 4).copy()
+    ref = out if reference is None else np.asarray(reference, np.float32).reshape(-1, 4)
     for i, (kpts, s) in enumerate(zip(keypoints, scores)):
         pts = kpts[s >= kpt_thr]
         if len(pts) < min_points:
             continue
         lo, hi = pts.min(0), pts.max(0)
-        centre, size = (lo + hi) / 2, np.maximum(hi - lo, 1.0) * grow
+        size = np.maximum((hi - lo) * grow, ref[i, 2:] * min_keep)
+        centre = (lo + hi) / 2
         out[i] = [*(centre - size / 2), *size]
     return out
 
@@ -47,7 +52,7 @@ class VideoPipeline:
 
     def reset(self) -> None:
         self.frame_index = 0
-        self._prev = None  # (boxes, keypoints, scores, box_scores) of the last frame
+        self._prev = None  # (boxes, keypoints, scores, box_scores, detected boxes) of last frame
         self.tracker.reset()
         if self.smoother is not None:
             self.smoother.reset()
@@ -61,23 +66,24 @@ class VideoPipeline:
         detect_now = self.frame_index % self.det_interval == 0 or self._prev is None
         if detect_now:
             boxes, box_scores = self.est.detect(image)
+            ref = boxes
         else:
-            pboxes, pkpts, pscores, box_scores = self._prev
-            boxes = boxes_from_keypoints(pkpts, pscores, pboxes, self.kpt_thr)
+            pboxes, pkpts, pscores, box_scores, ref = self._prev
+            boxes = boxes_from_keypoints(pkpts, pscores, pboxes, self.kpt_thr, reference=ref)
             x1y1 = np.clip(boxes[:, :2], 0, [w, h])
             x2y2 = np.clip(boxes[:, :2] + boxes[:, 2:], 0, [w, h])
             boxes = np.concatenate([x1y1, x2y2 - x1y1], axis=1)
             ok = (boxes[:, 2] > 2) & (boxes[:, 3] > 2)
-            boxes, box_scores = boxes[ok], box_scores[ok]
+            boxes, box_scores, ref = boxes[ok], box_scores[ok], ref[ok]
         t1 = time.perf_counter()
         kpts, scores = self.est.estimate(image, boxes)
         t2 = time.perf_counter()
         if not detect_now and len(boxes):
             alive = scores.mean(1) >= self.lost_thr
-            boxes, kpts, scores, box_scores = boxes[alive], kpts[alive], scores[alive], \
-                box_scores[alive]
+            boxes, kpts, scores = boxes[alive], kpts[alive], scores[alive]
+            box_scores, ref = box_scores[alive], ref[alive]
         ids = self.tracker.update(boxes, kpts, scores)
-        self._prev = (boxes, kpts, scores, box_scores) if len(boxes) else None
+        self._prev = (boxes, kpts, scores, box_scores, ref) if len(boxes) else None
         if self.smoother is not None and len(boxes):
             kpts = self.smoother(ids, kpts, boxes, t)
         t3 = time.perf_counter()

@@ -116,6 +116,9 @@ class YoloOnnxDetector:
         if len(shapes) == 1 and len(shapes[0]) == 3:
             a, b = shapes[0][1], shapes[0][2]
             if isinstance(a, int) and isinstance(b, int):
+                # YOLOv8 rows are 4 box values + >= 1 class; YOLOX columns 5 + >= 1 class.
+                if a < 5 or b < 5:
+                    return "yolox" if a < 5 else "yolov8"
                 return "yolov8" if a < b else "yolox"
             return "yolov8" if isinstance(a, int) else "yolox"
         raise LgmposeError(f"detector '{self.path}': output shapes {shapes} match no known "

@@ -1,0 +1,131 @@
+"""`lgmpose predict` and `lgmpose demo` end to end: outputs, COCO results, stage timings, and one
+clear line with exit status 2 (and no output file) for each kind of bad input."""
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from inference_fakes import bright_spot_pose_model, moving_spot_video, spot_image
+from lgmpose.cli import main
+from lgmpose.inference.detectors import litert_available
+from lgmpose.inference.estimator import bundled_weights
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    return str(bright_spot_pose_model(tmp_path_factory.mktemp("m") / "spot.onnx"))
+
+
+def _predict(*args):
+    return main(["predict", *map(str, args), "--no-progress"])
+
+
+def test_folder_of_images(model, tmp_path, capsys):
+    src = tmp_path / "pics"
+    src.mkdir()
+    cv2.imwrite(str(src / "000000000042.png"), spot_image(spot=(100, 100)))
+    cv2.imwrite(str(src / "b.jpg"), spot_image(spot=(50, 60)))
+    (src / "readme.txt").write_text("not a picture")
+    out = tmp_path / "out"
+    assert _predict(src, "--out", out, "--weights", model, "--detector", "whole_image") == 0
+    printed = capsys.readouterr().out
+    assert "fps end to end" in printed
+    for stage in ("decode", "detect", "pose", "track", "draw", "encode"):
+        assert stage in printed
+    assert sorted(p.name for p in out.iterdir()) == ["000000000042.png", "b.jpg", "results.json"]
+    results = json.loads((out / "results.json").read_text())
+    assert [r["image_id"] for r in results] == [42, 1]
+    assert all(len(r["keypoints"]) == 17 * 3 and r["category_id"] == 1 for r in results)
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+
+
+def test_json_to_stdout_and_boxes_file(model, tmp_path, capsys):
+    image = tmp_path / "one.png"
+    cv2.imwrite(str(image), spot_image(spot=(200, 80)))
+    boxes = tmp_path / "boxes.json"
+    boxes.write_text(json.dumps({"one.png": [[150, 30, 100, 100], [0, 0, 60, 60]]}))
+    assert _predict(image, "--out", tmp_path / "o", "--weights", model, "--boxes", boxes,
+                    "--json") == 0
+    results = json.loads(capsys.readouterr().out)
+    assert len(results) == 2
+    kpts = np.array(results[0]["keypoints"]).reshape(17, 3)
+    assert np.abs(kpts[:, :2] - [200, 80]).max() < 6
+
+
+def test_video_gets_tracks_and_an_annotated_video(model, tmp_path, capsys):
+    video = moving_spot_video(tmp_path / "clip.avi", frames=12)
+    out = tmp_path / "out"
+    assert _predict(video, "--out", out, "--weights", model, "--detector", "whole_image",
+                    "--det-every", "4") == 0
+    assert "12 frame(s)" in capsys.readouterr().out
+    assert (out / "clip.mp4").stat().st_size > 0
+    cap = cv2.VideoCapture(str(out / "clip.mp4"))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 12
+    results = json.loads((out / "results.json").read_text())
+    assert [r["frame"] for r in results] == list(range(12))
+    assert {r["track_id"] for r in results} == {0}
+
+
+def test_vtest_segment_with_motion_detector(model, shared_data, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert _predict(shared_data / "media" / "vtest.avi", "--out", out, "--weights", model,
+                    "--detector", "motion", "--max-frames", "40") == 0
+    assert "40 frame(s)" in capsys.readouterr().out
+    results = json.loads((out / "results.json").read_text())
+    assert results and all("track_id" in r for r in results)
+    assert len({r["track_id"] for r in results}) >= 2     # several walkers
+
+
+def _fails(capsys, *args) -> str:
+    assert _predict(*args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith("lgmpose predict: error:")
+    return err
+
+
+def test_bad_inputs(model, tmp_path, capsys):
+    out = tmp_path / "out"
+    common = ("--out", out, "--weights", model, "--detector", "whole_image")
+    assert "no such file" in _fails(capsys, tmp_path / "absent.jpg", *common)
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"\xff\xd8 not really a jpeg")
+    assert "bad.jpg" in _fails(capsys, bad, *common)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert "contains no images" in _fails(capsys, empty, *common)
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"\x00" * 1000)
+    assert "broken.mp4" in _fails(capsys, broken, *common)
+    assert "camera 97" in _fails(capsys, "97", *common)
+    assert not out.exists()
+
+
+def test_bad_boxes_and_models_leave_no_output(model, tmp_path, capsys):
+    image = tmp_path / "one.png"
+    cv2.imwrite(str(image), spot_image())
+    out = tmp_path / "out"
+    for boxes, message in (([[10, 10, 0, 20]], "zero area"), ([[900, 900, 10, 10]], "outside")):
+        path = tmp_path / "boxes.json"
+        path.write_text(json.dumps(boxes))
+        assert message in _fails(capsys, image, "--out", out, "--weights", model, "--boxes", path)
+    video = moving_spot_video(tmp_path / "clip.avi", frames=3)
+    path.write_text(json.dumps([[10, 10, 0, 20]]))
+    assert "zero area" in _fails(capsys, video, "--out", out, "--weights", model, "--boxes", path)
+    assert not out.exists() or not any(out.iterdir())
+    wrong = tmp_path / "model.onnx"
+    wrong.write_text("nope")
+    assert "model.onnx" in _fails(capsys, image, "--out", out, "--weights", wrong)
+    assert "unknown model file type" in _fails(capsys, image, "--out", out, "--weights", image)
+
+
+@pytest.mark.skipif(not (bundled_weights().is_file() and litert_available()),
+                    reason="bundled pose model or ai-edge-litert absent")
+def test_demo_writes_and_says_where(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path / "demo")]) == 0
+    printed = capsys.readouterr().out
+    assert str(tmp_path / "demo") in printed
+    names = {p.name for p in (tmp_path / "demo").iterdir()}
+    assert {"messi5.jpg", "results.json"} <= names
