@@ -94,3 +94,24 @@ def test_boxes_from_keypoints():
     assert np.allclose(box, [[10, 20, 20, 40]])
     weak = boxes_from_keypoints(kpts, scores * 0.1, fallback=np.array([[0, 0, 1, 1.]]))
     assert np.allclose(weak, [[0, 0, 1, 1]])
+
+
+def test_jitter_metric():
+    from lgmpose.inference.video_metrics import keypoint_jitter, mean_shift
+
+    def results(noise):
+        rng = np.random.default_rng(1)
+        out = []
+        for t in range(20):
+            k = np.zeros((17, 3), np.float32)
+            k[:, 0] = 10 + 2 * t + rng.normal(0, noise, 17)     # steady motion + noise
+            k[:, 1] = 50
+            k[:, 2] = 1
+            out.append({"track_id": 0, "frame": t, "keypoints": k.reshape(-1).tolist(),
+                        "bbox": [0, 0, 50, 100]})
+        return out
+
+    still, _ = keypoint_jitter(results(0.0))
+    shaky, n = keypoint_jitter(results(1.0))
+    assert still == pytest.approx(0.0, abs=1e-4) and shaky > 1.0 and n == 18 * 17
+    assert mean_shift(results(0.0), results(0.0)) == 0.0

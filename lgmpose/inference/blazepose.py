@@ -9,9 +9,7 @@ images (``ALONG``/``ACROSS``, see ``docs/inference.md``).
 """
 from __future__ import annotations
 
-import contextlib
 import os
-import sys
 from pathlib import Path
 
 import cv2
@@ -19,6 +17,7 @@ import numpy as np
 
 from lgmpose.errors import LgmposeError
 from lgmpose.inference.boxes import nms, xyxy_to_xywh
+from lgmpose.inference.quiet import quiet_stderr
 
 __all__ = ["BlazePoseDetector", "bundled_detector_path", "blazepose_anchors"]
 
@@ -26,25 +25,6 @@ INPUT = 224
 # Person box = the body circle's diameter times these factors, along and across the body axis.
 ALONG = 0.9
 ACROSS = 0.35
-
-
-@contextlib.contextmanager
-def _quiet_stderr():
-    try:
-        fd = sys.stderr.fileno()
-    except (AttributeError, OSError, ValueError):  # no real stderr (e.g. captured by pytest)
-        yield
-        return
-    sys.stderr.flush()
-    saved = os.dup(fd)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, fd)
-        yield
-    finally:
-        os.dup2(saved, fd)
-        os.close(saved)
-        os.close(devnull)
 
 
 def bundled_detector_path() -> Path:
@@ -80,7 +60,7 @@ class BlazePoseDetector:
             raise LgmposeError("detector 'blazepose' needs the ai-edge-litert package "
                                "(pip install ai-edge-litert); or use --detector hog") from None
         try:
-            with _quiet_stderr():  # LiteRT prints a line about its CPU delegate on every load
+            with quiet_stderr():  # LiteRT prints a line about its CPU delegate on every load
                 self._interp = Interpreter(model_path=str(self.path), num_threads=threads or 2)
                 self._interp.allocate_tensors()
         except Exception as error:  # LiteRT raises ValueError/RuntimeError for bad files

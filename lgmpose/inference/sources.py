@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from lgmpose.errors import LgmposeError
+from lgmpose.inference.quiet import quiet_stderr
 
 __all__ = ["IMAGE_SUFFIXES", "VIDEO_SUFFIXES", "read_image", "Frame", "Source", "open_source"]
 
@@ -105,8 +106,10 @@ def open_source(spec: str | os.PathLike | int, max_frames: int | None = None) ->
     """An image, a folder (its images, sorted by name), a video file, or a camera index."""
     text = str(spec)
     if text.isdigit() and not Path(text).exists():
-        capture = cv2.VideoCapture(int(text))
-        if not capture.isOpened():
+        with quiet_stderr():
+            capture = cv2.VideoCapture(int(text))
+            opened = capture.isOpened()
+        if not opened:
             capture.release()
             raise LgmposeError(f"camera {text}: not available (no such device, or it is busy)")
         return Source("camera", f"camera {text}", capture=capture, max_frames=max_frames)
@@ -122,8 +125,10 @@ def open_source(spec: str | os.PathLike | int, max_frames: int | None = None) ->
         return Source("folder", text, paths=paths, max_frames=max_frames)
     suffix = path.suffix.lower()
     if suffix in VIDEO_SUFFIXES:
-        capture = cv2.VideoCapture(str(path))
-        if not capture.isOpened():
+        with quiet_stderr():
+            capture = cv2.VideoCapture(str(path))
+            opened = capture.isOpened()
+        if not opened:
             capture.release()
             raise LgmposeError(f"cannot open video '{path}': not a video OpenCV can decode")
         return Source("video", text, capture=capture, max_frames=max_frames)
