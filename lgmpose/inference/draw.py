@@ -30,7 +30,7 @@ def draw_poses(image: np.ndarray, people: Sequence, metainfo, kpt_thr: float = 0
     kpt_colors = [tuple(int(c) for c in reversed(rgb)) for rgb in metainfo.keypoint_colors]
     link_colors = [tuple(int(c) for c in reversed(rgb)) for rgb in metainfo.skeleton_colors]
     for person in people:
-        kpts = np.asarray(person.keypoints, np.float32)
+        kpts = np.rint(np.asarray(person.keypoints, np.float64)).astype(int).tolist()
         ok = np.asarray(person.scores) >= kpt_thr
         if draw_boxes:
             x, y, bw, bh = (int(round(v)) for v in person.box)
@@ -42,11 +42,8 @@ def draw_poses(image: np.ndarray, people: Sequence, metainfo, kpt_thr: float = 0
                             0.4 * unit, color, unit, cv2.LINE_AA)
         for (a, b), color in zip(metainfo.skeleton, link_colors):
             if ok[a] and ok[b]:
-                pa = tuple(int(round(v)) for v in kpts[a])
-                pb = tuple(int(round(v)) for v in kpts[b])
-                cv2.line(canvas, pa, pb, color, 2 * unit, cv2.LINE_AA)
+                cv2.line(canvas, kpts[a], kpts[b], color, 2 * unit, cv2.LINE_AA)
         for k, (pt, color) in enumerate(zip(kpts, kpt_colors)):
             if ok[k]:
-                centre = tuple(int(round(v)) for v in pt)
-                cv2.circle(canvas, centre, 2 * unit + 1, color, -1, cv2.LINE_AA)
+                cv2.circle(canvas, pt, 2 * unit + 1, color, -1, cv2.LINE_AA)
     return canvas
