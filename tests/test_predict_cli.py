@@ -129,3 +129,15 @@ def test_demo_writes_and_says_where(tmp_path, capsys):
     assert str(tmp_path / "demo") in printed
     names = {p.name for p in (tmp_path / "demo").iterdir()}
     assert {"messi5.jpg", "results.json"} <= names
+
+
+def test_coco_detection_results_as_boxes(model, shared_data, tmp_path):
+    coco = shared_data / "mmpose-samples" / "coco"
+    dets = json.loads((coco / "test_coco_det_AP_H_56.json").read_text())
+    out = tmp_path / "out"
+    assert _predict(coco, "--out", out, "--weights", model, "--boxes",
+                    coco / "test_coco_det_AP_H_56.json", "--det-thr", "0.5") == 0
+    results = json.loads((out / "results.json").read_text())
+    expected = sum(1 for d in dets if d["score"] >= 0.5)
+    assert len(results) == expected
+    assert {r["image_id"] for r in results} <= {d["image_id"] for d in dets}

@@ -77,10 +77,11 @@ def _image_id(name: str, index: int) -> int:
     return int(stem) if re.fullmatch(r"\d+", stem) else index
 
 
-def load_boxes_file(path: str | os.PathLike):
+def load_boxes_file(path: str | os.PathLike, min_score: float = 0.0):
     """Caller boxes from JSON: a list ``[[x, y, w, h], ...]`` for every frame, a mapping
     ``{file_name or frame index: [[x, y, w, h], ...]}``, or COCO detection results
-    ``[{"image_id", "bbox", "score"}, ...]``. Returns a function ``(name, index, image_id) -> boxes``.
+    ``[{"image_id", "bbox", "score"}, ...]`` (those scoring below ``min_score`` are dropped).
+    Returns a function ``(name, index, image_id) -> boxes``.
     """
     path = Path(path)
     try:
@@ -95,7 +96,7 @@ def load_boxes_file(path: str | os.PathLike):
             if "bbox" not in det or "image_id" not in det:
                 raise LgmposeError(f"boxes file '{path}': detection entries need 'image_id' and "
                                    "'bbox'")
-            if det.get("category_id", 1) == 1:
+            if det.get("category_id", 1) == 1 and det.get("score", 1.0) >= min_score:
                 by_id.setdefault(det["image_id"], []).append(det["bbox"])
         return lambda name, index, image_id: by_id.get(image_id, by_id.get(name, []))
     if isinstance(data, list):
@@ -125,7 +126,8 @@ def run_predict(source_spec: str, options: PredictOptions, estimator=None) -> Pr
     from lgmpose.inference.estimator import PoseEstimator
 
     source = open_source(source_spec, max_frames=options.max_frames)
-    boxes_for = load_boxes_file(options.boxes_file) if options.boxes_file else None
+    boxes_for = (load_boxes_file(options.boxes_file, options.det_thr or 0.0)
+                 if options.boxes_file else None)
     if estimator is None:
         estimator = PoseEstimator(options.weights, backend=options.backend,
                                   device=options.device, detector=options.detector,
