@@ -96,12 +96,15 @@ class PoseEstimator:
         det_score_thr: detector score threshold (``None``: the detector's default).
         flip_test: also run the mirrored crops and average the heatmaps (slower, a bit better).
         threads: CPU threads for the networks (``None``: the runtime's default).
+        refine_boxes: run the pose network a second time on boxes re-drawn around the first
+            pass's confident keypoints (for detectors whose boxes are loose or cut people off).
     """
 
     def __init__(self, weights: str | os.PathLike | None = None, backend: str | None = None,
                  device: str = "cpu", detector: "str | os.PathLike | PersonDetector" = "auto",
                  det_score_thr: float | None = None, flip_test: bool = False,
-                 threads: int | None = None, max_people: int = 100) -> None:
+                 threads: int | None = None, max_people: int = 100,
+                 refine_boxes: bool = False) -> None:
         if weights is None:
             weights = bundled_weights(backend or "onnxruntime")
             if not weights.is_file():
@@ -128,6 +131,7 @@ class PoseEstimator:
         except LgmposeError:
             self.metainfo = load_metainfo("coco")
         self.flip_test = flip_test
+        self.refine_boxes = refine_boxes
         self.max_people = max_people
         self._detector_spec = detector
         self._det_score_thr = det_score_thr
@@ -218,6 +222,11 @@ class PoseEstimator:
             box_scores = np.ones(len(boxes), np.float32)
         t1 = time.perf_counter()
         kpts, scores = self.estimate(image, boxes)
+        if self.refine_boxes and len(boxes):
+            from lgmpose.inference.video import boxes_from_keypoints
+
+            boxes = boxes_from_keypoints(kpts, scores, boxes, reference=boxes)
+            kpts, scores = self.estimate(image, boxes)
         t2 = time.perf_counter()
         self.timings = {"detect": t1 - t0, "pose": t2 - t1}
         return [Person(b.astype(np.float32), k, s, float(bs))
