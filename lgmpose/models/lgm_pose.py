@@ -1,8 +1,15 @@
 """LGM-Pose (Guo et al., arXiv 2506.04561): a near single-branch top-down pose network.
 
 Encoder: MobileNetV2 blocks downsample to stride 32, with MobileViM blocks (local conv + LARM
-global mixing) at the coarse stages. Decoder: three 4x4 stride-2 deconvolutions back to stride 4,
+global mixing) at strides 16 and 32. Decoder: three stride-2 deconvolutions back to stride 4,
 each merged with the encoder map of the same size by SFusion. Head: one 1x1 conv to K heatmaps.
+
+Defaults are the CPU-tuned configuration (docs/models.md has the measurements): MobileViM only
+at strides 16/32 (global mixing at stride 8 was the costliest place), depthwise-separable local
+and fusion convs in MobileViM, 2x2 deconvolutions (4x faster than 4x4 in ONNX Runtime), decoder
+widths equal to the skip widths so SFusion needs no projection. The untuned layout of DESIGN.md
+is ``channels=(24, 48, 64, 80), mv2_blocks=(2, 0, 0, 0), vim_dims=(0, 64, 80, 96),
+vim_depths=(0, 2, 4, 3), vim_conv="full", decoder_channels=(64, 48, 32), deconv_kernel=4``.
 
 Every width, depth and switch is a constructor argument, so a variant is a config value:
 ``create_model("lgm_pose", mixer="transformer")``.
@@ -28,13 +35,15 @@ class LGMPose(nn.Module):
     """
 
     def __init__(self, num_keypoints: int = 17, input_size: Sequence[int] = (256, 192),
-                 stem_channels: int = 16, stem_expand: float = 1,
-                 channels: Sequence[int] = (24, 48, 64, 80),
-                 mv2_blocks: Sequence[int] = (2, 0, 0, 0),
-                 expand_ratio: float = 2,
-                 vim_dims: Sequence[int] = (0, 64, 80, 96),
-                 vim_depths: Sequence[int] = (0, 2, 4, 3),
-                 decoder_channels: Sequence[int] = (64, 48, 32),
+                 stem_channels: int = 16, stem_blocks: int = 1, stem_expand: float = 1,
+                 channels: Sequence[int] = (24, 48, 96, 128),
+                 mv2_blocks: Sequence[int] = (1, 2, 1, 0),
+                 expand_ratio: float | Sequence[float] = 2,
+                 vim_dims: Sequence[int] = (0, 0, 128, 160),
+                 vim_depths: Sequence[int] = (0, 0, 4, 3),
+                 vim_conv: str = "separable",
+                 decoder_channels: Sequence[int] = (96, 48, 24),
+                 deconv_kernel: int = 2,
                  mixer: str = "larm", fusion: str = "sfusion", mlp_ratio: int = 2,
                  act: str = "relu") -> None:
         super().__init__()
@@ -43,18 +52,22 @@ class LGMPose(nn.Module):
             raise ValueError(f"input size {h}x{w}: both sides must be multiples of 32")
         self.stem = nn.Sequential(
             ConvBNAct(3, stem_channels, 3, 2, act=act),
-            InvertedResidual(stem_channels, stem_channels, 1, stem_expand, act=act),
+            *[InvertedResidual(stem_channels, stem_channels, 1, stem_expand, act=act)
+              for _ in range(stem_blocks)],
         )
+        ratios = ([float(expand_ratio)] * len(channels) if isinstance(expand_ratio, (int, float))
+                  else [float(r) for r in expand_ratio])
         stages = []
         in_ch = stem_channels
         for i, out_ch in enumerate(channels):
             stride = 2 ** (i + 2)
-            blocks: list[nn.Module] = [InvertedResidual(in_ch, out_ch, 2, expand_ratio, act=act)]
-            blocks += [InvertedResidual(out_ch, out_ch, 1, expand_ratio, act=act)
+            blocks: list[nn.Module] = [InvertedResidual(in_ch, out_ch, 2, ratios[i], act=act)]
+            blocks += [InvertedResidual(out_ch, out_ch, 1, ratios[i], act=act)
                        for _ in range(mv2_blocks[i])]
-            if vim_depths[i] > 0 or (mixer == "none" and vim_dims[i] > 0):
+            if vim_depths[i] > 0:
                 blocks.append(MobileViM(out_ch, vim_dims[i], vim_depths[i],
-                                        (h // stride, w // stride), mixer, mlp_ratio, act))
+                                        (h // stride, w // stride), mixer, mlp_ratio, act,
+                                        vim_conv))
             stages.append(nn.Sequential(*blocks))
             in_ch = out_ch
         self.stages = nn.ModuleList(stages)
@@ -62,7 +75,7 @@ class LGMPose(nn.Module):
         ups, fusions = [], []
         for j, out_ch in enumerate(decoder_channels):
             skip_ch = channels[len(channels) - 2 - j]
-            ups.append(DeconvBNAct(in_ch, out_ch, act=act))
+            ups.append(DeconvBNAct(in_ch, out_ch, deconv_kernel, act=act))
             fusions.append(build_fusion(fusion, out_ch, skip_ch, out_ch, act))
             in_ch = out_ch
         self.ups = nn.ModuleList(ups)
