@@ -99,3 +99,10 @@ def test_every_config_file_loads():
     assert set(REQUIRED) <= set(names)
     for name in names:
         load_config(name)
+
+
+def test_dataset_source_options_can_be_added():
+    cfg = load_config("mpii_256x256", ["data.train.split=train", "data.val.split=val"])
+    assert cfg["data"]["train"]["split"] == "train" and cfg["data"]["val"]["split"] == "val"
+    with pytest.raises(LgmposeError, match="unknown key"):
+        load_config("mpii_256x256", ["data.nosuch=1"])

@@ -91,8 +91,14 @@ DEFAULTS: dict[str, Any] = {
     },
 }
 
-# Sections where `--set` may create keys that the config does not already have.
-_OPEN_SECTIONS = ("model",)
+# Sections where `--set` may create keys that the config does not already have: model options
+# (passed to `create_model`) and dataset sources (e.g. `data.train.split`).
+_OPEN_SECTIONS = ("model", "data.train", "data.val")
+
+
+def _is_open(parts: list[str]) -> bool:
+    dotted = ".".join(parts[:-1])
+    return any(dotted == s or dotted.startswith(s + ".") for s in _OPEN_SECTIONS)
 
 
 class _Loader(yaml.SafeLoader):
@@ -192,7 +198,8 @@ def apply_overrides(cfg: dict[str, Any], overrides: Iterable[str]) -> dict[str, 
     """Apply ``key.sub=value`` strings in order; values are typed by :func:`parse_value`.
 
     An unknown key is refused (a typo would otherwise be silently ignored), except inside the
-    free-form sections (``model``: keyword overrides for ``create_model``).
+    free-form sections (``model``: keyword overrides for ``create_model``; ``data.train`` and
+    ``data.val``: dataset source options).
     """
     cfg = copy.deepcopy(cfg)
     for item in overrides:
@@ -204,7 +211,7 @@ def apply_overrides(cfg: dict[str, Any], overrides: Iterable[str]) -> dict[str, 
         node = cfg
         for i, part in enumerate(parts[:-1]):
             if not isinstance(node.get(part), dict):
-                if part in node or parts[0] not in _OPEN_SECTIONS:
+                if part in node or not _is_open(parts[:i + 2]):
                     raise LgmposeError(f"--set {key}: {'.'.join(parts[:i + 1])!r} is not a section")
                 node[part] = {}
             node = node[part]
@@ -212,7 +219,7 @@ def apply_overrides(cfg: dict[str, Any], overrides: Iterable[str]) -> dict[str, 
         value = parse_value(text)
         if leaf in node:
             node[leaf] = _coerce(key, node[leaf], value)
-        elif parts[0] in _OPEN_SECTIONS and len(parts) > 1:
+        elif _is_open(parts):
             node[leaf] = value
         else:
             known = ", ".join(sorted(node)) if isinstance(node, dict) else ""

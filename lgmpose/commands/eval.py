@@ -1,0 +1,63 @@
+"""`lgmpose eval`: score a checkpoint on the config's validation set (COCO AP or MPII PCKh)."""
+from __future__ import annotations
+
+import argparse
+
+HELP = "evaluate a checkpoint: COCO keypoint AP (GT or detected boxes) or MPII PCKh, flip test"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", help="YAML config file, or the name of one in configs/")
+    parser.add_argument("--weights", required=True, metavar="CKPT", help="checkpoint (.pt)")
+    parser.add_argument("--data-root", metavar="DIR",
+                        help="dataset folder (replaces the config's data.root)")
+    parser.add_argument("--boxes", metavar="gt|FILE",
+                        help="COCO: `gt` for ground-truth boxes or a detection json "
+                        "(default: the config's data.boxes)")
+    parser.add_argument("--no-flip", action="store_true", help="no flip test")
+    parser.add_argument("--json", action="store_true",
+                        help="print the metrics as one JSON object")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE", help="override a config value (repeatable)")
+    parser.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    import sys
+
+    import torch
+
+    from lgmpose.engine.checkpoint import load_model
+    from lgmpose.engine.config import load_config
+    from lgmpose.engine.evaluate import evaluate_model
+
+    cfg = load_config(args.config, args.overrides)
+    if args.data_root:
+        cfg["data"]["root"] = args.data_root
+    want_cuda = torch.cuda.is_available() if args.device == "auto" else args.device == "cuda"
+    device = torch.device("cuda" if want_cuda else "cpu")
+    model = load_model(args.weights, map_location=device)
+    stored = list(model.model_config.get("input_size", cfg["data"]["input_size"]))
+    if stored != list(cfg["data"]["input_size"]):
+        # The crop size is a property of the trained model; follow it.
+        print(f"note: {args.weights} was trained at {stored[0]}x{stored[1]}; evaluating at that "
+              "size", file=sys.stderr)
+        cfg["data"]["input_size"] = stored
+        cfg["data"]["heatmap_size"] = [stored[0] // 4, stored[1] // 4]
+    metrics = evaluate_model(model, cfg, device=device, boxes=args.boxes,
+                             flip=False if args.no_flip else None, progress=not args.json)
+    if args.json:
+        print(json.dumps(metrics))
+        return 0
+    print(format_metrics(metrics, cfg))
+    return 0
+
+
+def format_metrics(metrics: dict, cfg: dict) -> str:
+    where = f"{cfg['data']['dataset']} val ({metrics.get('boxes')}, " \
+            f"{'flip test' if metrics.get('flip_test') else 'no flip'}, " \
+            f"{metrics.get('instances')} instances)"
+    values = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()
+                       if isinstance(v, float) and k not in ("flip_test",))
+    return f"{where}: {values}"

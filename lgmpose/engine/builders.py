@@ -1,0 +1,220 @@
+"""From a config to the objects of a run: metainfo, codec, model, datasets, metrics.
+
+The config's ``data`` section (see configs/coco_256x192.yaml)::
+
+    data:
+      dataset: coco | mpii          # the dataset class (coco also covers custom COCO-format sets)
+      metainfo: coco                # a built-in name or a metainfo YAML path
+      root: data/coco               # relative paths below are joined to it
+      train: {ann_file: ..., img_dir: ...}    # or a list of such sources (concatenated)
+      val: {ann_file: ..., img_dir: ..., gt_file: ...}   # gt_file: MPII .mat for PCKh
+      boxes: gt                     # or a detection json for COCO val
+      det_score_thr: 0.0
+      input_size: [H, W]
+      heatmap_size: [h, w]
+      aug: {...}                    # TopDownPipeline options
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lgmpose.errors import LgmposeError
+
+__all__ = [
+    "ConcatSamples", "boxes_label", "build_codec", "build_metainfo", "build_model",
+    "build_train_dataset", "build_val_dataset", "checkpoint_meta", "main_metric", "sample_getter",
+    "score",
+]
+
+_DATASETS = ("coco", "mpii")
+
+
+def build_metainfo(cfg: Mapping[str, Any]):
+    from lgmpose.data.metainfo import load_metainfo
+
+    return load_metainfo(cfg["data"]["metainfo"])
+
+
+def build_codec(cfg: Mapping[str, Any]):
+    from lgmpose.codecs import build_codec as _build
+
+    spec = dict(cfg["codec"])
+    name = spec.pop("name", "msra")
+    return _build(name, input_size=tuple(cfg["data"]["input_size"]),
+                  heatmap_size=tuple(cfg["data"]["heatmap_size"]), **spec)
+
+
+def build_model(cfg: Mapping[str, Any], metainfo):
+    from lgmpose.models import create_model
+
+    spec = dict(cfg["model"])
+    name = spec.pop("name")
+    for key in ("num_keypoints", "input_size"):
+        spec.pop(key, None)  # always follow the data section
+    return create_model(name, num_keypoints=metainfo.num_keypoints,
+                        input_size=tuple(cfg["data"]["input_size"]), **spec)
+
+
+def _root(cfg: Mapping[str, Any], data_root: str | None) -> Path:
+    return Path(data_root if data_root else cfg["data"]["root"])
+
+
+def _path(root: Path, value: str | None) -> Path | None:
+    if value in (None, ""):
+        return None
+    path = Path(value)
+    return path if path.is_absolute() else root / path
+
+
+def _sources(spec: Any, what: str) -> list[dict[str, Any]]:
+    sources = spec if isinstance(spec, list) else [spec]
+    if not sources or not all(isinstance(s, Mapping) and s.get("ann_file") for s in sources):
+        raise LgmposeError(f"config data.{what}: expected {{ann_file, img_dir}} or a list of them, "
+                           f"got {spec!r}")
+    return [dict(s) for s in sources]
+
+
+def _dataset_kind(cfg: Mapping[str, Any]) -> str:
+    kind = str(cfg["data"]["dataset"]).lower()
+    if kind not in _DATASETS:
+        raise LgmposeError(f"config data.dataset {kind!r}: choose one of {', '.join(_DATASETS)}")
+    return kind
+
+
+def _make(cfg: Mapping[str, Any], source: Mapping[str, Any], root: Path, codec, metainfo,
+          train: bool, boxes: str = "gt"):
+    data = cfg["data"]
+    ann = _path(root, source["ann_file"])
+    img_dir = _path(root, source.get("img_dir", "")) or root
+    if ann is None or not ann.is_file():
+        raise LgmposeError(f"annotation file '{ann}' does not exist (data root '{root}'; set "
+                           "--data-root or data.root)")
+    common = dict(metainfo=metainfo, input_size=tuple(data["input_size"]), codec=codec,
+                  train=train, aug=dict(data.get("aug") or {}) if train else None,
+                  seed=int(cfg["train"]["seed"]))
+    if _dataset_kind(cfg) == "mpii":
+        from lgmpose.data.mpii import MpiiDataset
+
+        return MpiiDataset(ann, img_dir, split=source.get("split"), **common)
+    from lgmpose.data.coco import CocoKeypointDataset
+
+    return CocoKeypointDataset(ann, img_dir, boxes=boxes,
+                               det_score_thr=float(data.get("det_score_thr", 0.0)), **common)
+
+
+class ConcatSamples:
+    """Several top-down datasets seen as one (``get_sample(index, rng)`` and ``len``)."""
+
+    def __init__(self, parts: list[Any]) -> None:
+        self.parts = parts
+        self.offsets = np.cumsum([0] + [len(p) for p in parts])
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    def get_sample(self, index: int, rng: np.random.Generator | None = None) -> dict[str, Any]:
+        part = int(np.searchsorted(self.offsets, index, side="right") - 1)
+        sample = self.parts[part].get_sample(index - int(self.offsets[part]), rng)
+        sample["index"] = int(index)
+        return sample
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return self.get_sample(index, None)
+
+
+def build_train_dataset(cfg: Mapping[str, Any], data_root: str | None, codec, metainfo):
+    root = _root(cfg, data_root)
+    parts = [_make(cfg, s, root, codec, metainfo, train=True)
+             for s in _sources(cfg["data"]["train"], "train")]
+    return parts[0] if len(parts) == 1 else ConcatSamples(parts)
+
+
+def sample_getter(dataset) -> Callable[[int, np.random.Generator], dict[str, Any]]:
+    return dataset.get_sample
+
+
+def resolve_boxes(cfg: Mapping[str, Any], data_root: str | None, boxes: str | None) -> str:
+    """``gt`` or an existing detection file (a path as given, else relative to the data root)."""
+    boxes = boxes or cfg["data"].get("boxes") or "gt"
+    if boxes == "gt":
+        return "gt"
+    if Path(boxes).is_file():
+        return str(boxes)
+    joined = _path(_root(cfg, data_root), boxes)
+    if joined is not None and joined.is_file():
+        return str(joined)
+    raise LgmposeError(f"detection-box file '{boxes}' does not exist (nor under the data root)")
+
+
+def build_val_dataset(cfg: Mapping[str, Any], data_root: str | None, codec, metainfo,
+                      boxes: str | None = None):
+    sources = _sources(cfg["data"]["val"], "val")
+    if len(sources) != 1:
+        raise LgmposeError("config data.val: exactly one validation set is supported")
+    resolved = resolve_boxes(cfg, data_root, boxes)
+    if resolved != "gt" and _dataset_kind(cfg) == "mpii":
+        raise LgmposeError("MPII is evaluated on its ground-truth person boxes; --boxes applies "
+                           "to COCO only")
+    return _make(cfg, sources[0], _root(cfg, data_root), codec, metainfo, train=False,
+                 boxes=resolved)
+
+
+def main_metric(cfg: Mapping[str, Any]) -> str:
+    return "PCKh" if _dataset_kind(cfg) == "mpii" else "AP"
+
+
+def boxes_label(cfg: Mapping[str, Any], boxes: str | None = None) -> str:
+    """What every log line and result says about the person boxes."""
+    if _dataset_kind(cfg) == "mpii":
+        return "GT boxes"
+    boxes = boxes or cfg["data"].get("boxes") or "gt"
+    return "GT boxes" if boxes == "gt" else f"detected boxes {Path(boxes).name}"
+
+
+def score(cfg: Mapping[str, Any], dataset, results: list[dict[str, Any]], metainfo,
+          data_root: str | None, boxes: str | None) -> dict[str, Any]:
+    """Metrics of per-crop predictions (from :func:`lgmpose.engine.evaluate.predict`)."""
+    if _dataset_kind(cfg) == "mpii":
+        from lgmpose.evaluation.mpii import mpii_pckh
+
+        source = _sources(cfg["data"]["val"], "val")[0]
+        gt_file = _path(_root(cfg, data_root), source.get("gt_file"))
+        if gt_file is None or not gt_file.is_file():
+            raise LgmposeError(f"MPII ground truth '{gt_file}' does not exist (data.val.gt_file)")
+        preds = np.stack([r["keypoints"] for r in results])
+        return {k: float(v) for k, v in mpii_pckh(preds, gt_file).items()}
+    from lgmpose.evaluation.coco import coco_keypoint_ap, make_coco_results
+
+    if not results:
+        raise LgmposeError("the validation set has no person to evaluate")
+    test = cfg["test"]
+    coco_results = make_coco_results(
+        [r["image_id"] for r in results], np.stack([r["keypoints"] for r in results]),
+        np.stack([r["scores"] for r in results]), [r["bbox_score"] for r in results],
+        [r["area"] for r in results], metainfo.sigmas,
+        nms_threshold=float(test["oks_nms_thr"]), score_threshold=float(test["vis_thr"]),
+        category_id=int(getattr(dataset, "category_id", 1)))
+    return coco_keypoint_ap(coco_results, dataset.ann_file, sigmas=metainfo.sigmas)
+
+
+def checkpoint_meta(cfg: Mapping[str, Any], metainfo, codec) -> dict[str, Any]:
+    """What an inference user needs besides the weights (plain types only)."""
+    from lgmpose.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+
+    sources = _sources(cfg["data"]["train"], "train")
+    return {
+        "dataset": metainfo.name,
+        "keypoint_names": list(metainfo.keypoint_names),
+        "flip_indices": list(metainfo.flip_indices),
+        "metainfo": metainfo.to_dict(),
+        "codec": codec.config(),
+        "input_size": list(cfg["data"]["input_size"]),
+        "mean": [float(v) for v in IMAGENET_MEAN],
+        "std": [float(v) for v in IMAGENET_STD],
+        "train_sources": [str(s["ann_file"]) for s in sources],
+        "config_file": cfg.get("meta", {}).get("config_file"),
+    }

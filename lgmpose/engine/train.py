@@ -1,0 +1,345 @@
+"""The training loop: one process, or one per GPU/CPU worker under ``torchrun`` (DDP).
+
+What a run leaves in its work dir: ``config.yaml`` (the resolved config), ``log.jsonl`` (one line
+per epoch and per validation), ``last.pt`` (everything needed to continue exactly), ``best.pt``
+(the best validation score so far) and ``tensorboard/`` when TensorBoard is installed.
+
+Exact resume: the data order comes from ``(seed, epoch)``, each sample's augmentation from
+``(seed, epoch, index)`` (see :mod:`lgmpose.engine.data`), and ``last.pt`` holds model, optimiser,
+lr scheduler, AMP scaler, RNG states and the position (epoch and iteration). A run killed at any
+point continues from its last checkpoint and ends with the same weights as an uninterrupted run
+(same hardware and thread count).
+"""
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from lgmpose.engine import builders
+from lgmpose.engine.config import save_config
+from lgmpose.engine.data import SKIPPED, EpochSampler, SkippingDataset, collate
+from lgmpose.engine.distributed import (DistInfo, all_reduce_mean, barrier, broadcast_object,
+                                        cleanup, init_distributed, sync_buffers)
+from lgmpose.engine.logger import RunLogger
+from lgmpose.engine.schedule import build_scheduler
+from lgmpose.errors import LgmposeError
+
+__all__ = ["keypoint_mse_loss", "train"]
+
+
+def keypoint_mse_loss(heatmaps: torch.Tensor, target: torch.Tensor,
+                      target_weight: torch.Tensor) -> torch.Tensor:
+    """Mean squared heatmap error, each keypoint weighted by its target weight (0 = unlabelled)."""
+    weight = target_weight.to(heatmaps.dtype)[:, :, None, None]
+    return ((heatmaps.float() - target.float()) ** 2 * weight).mean()
+
+
+# -- RNG state (kept to plain types so that checkpoints load with weights_only=True) ----------
+def _rng_state() -> dict[str, Any]:
+    np_state = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": [np_state[0], np_state[1].tolist(), int(np_state[2]), int(np_state[3]),
+                  float(np_state[4])],
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: Mapping[str, Any]) -> None:
+    python = state["python"]
+    random.setstate((python[0], tuple(python[1]), python[2]))
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(state["torch"].cpu())
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+# -- checkpoints -------------------------------------------------------------------------------
+def _unwrap(model: nn.Module) -> nn.Module:
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
+
+class _Run:
+    """State of one training run (kept together so the loop reads top to bottom)."""
+
+    def __init__(self, cfg: dict[str, Any], work_dir: Path, data_root: str | None,
+                 info: DistInfo, progress: bool) -> None:
+        self.cfg = cfg
+        self.work_dir = work_dir
+        self.data_root = data_root
+        self.info = info
+        self.progress = progress and info.is_main
+        tcfg = cfg["train"]
+        self.seed = int(tcfg["seed"])
+        self.cuda = info.device.type == "cuda"
+        self.amp = bool(tcfg["amp"]) and self.cuda
+        self.channels_last = bool(tcfg["channels_last"]) and self.cuda
+        self.log = RunLogger(work_dir, enabled=info.is_main, tensorboard=bool(tcfg["tensorboard"]))
+        self.reported_files: set[str] = set()
+        self.epoch = 0           # next epoch to run (0-based)
+        self.iter_in_epoch = 0   # iterations of `epoch` already done (resume mid-epoch)
+        self.best: float | None = None
+        self.best_epoch: int | None = None
+
+    # ---- building ---------------------------------------------------------------------------
+    def build(self) -> None:
+        cfg, info = self.cfg, self.info
+        seed_everything(self.seed)
+        self.metainfo = builders.build_metainfo(cfg)
+        self.codec = builders.build_codec(cfg)
+        base = builders.build_train_dataset(cfg, self.data_root, self.codec, self.metainfo)
+        if len(base) == 0:
+            raise LgmposeError("the training set has no person with labelled keypoints")
+        self.dataset = SkippingDataset(builders.sample_getter(base), len(base), self.seed)
+        self.num_samples = len(base)
+        self.sampler = EpochSampler(len(base), shuffle=True, seed=self.seed, rank=info.rank,
+                                    world_size=info.world_size)
+        workers = int(cfg["data"]["workers"])
+        self.batch_size = int(cfg["train"]["batch_size"])
+        self.loader = DataLoader(
+            self.dataset, batch_size=self.batch_size, sampler=self.sampler, num_workers=workers,
+            collate_fn=collate, pin_memory=self.cuda, drop_last=False,
+            persistent_workers=workers > 0, prefetch_factor=2 if workers > 0 else None)
+        self.iters_per_epoch = math.ceil(len(self.sampler.inner) / self.batch_size)
+        max_iters = int(cfg["train"].get("max_iters_per_epoch") or 0)
+        if max_iters:
+            self.iters_per_epoch = min(self.iters_per_epoch, max_iters)
+
+        model = builders.build_model(cfg, self.metainfo).to(info.device)
+        if self.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        self.model = model
+        tcfg = cfg["train"]
+        if str(tcfg["optimizer"]).lower() == "adam":
+            self.optimizer = torch.optim.Adam(model.parameters(), lr=float(tcfg["lr"]),
+                                              weight_decay=float(tcfg["weight_decay"]))
+        elif str(tcfg["optimizer"]).lower() == "adamw":
+            self.optimizer = torch.optim.AdamW(model.parameters(), lr=float(tcfg["lr"]),
+                                               weight_decay=float(tcfg["weight_decay"]))
+        else:
+            raise LgmposeError(f"train.optimizer {tcfg['optimizer']!r}: choose adam or adamw")
+        self.scheduler = build_scheduler(self.optimizer, self.iters_per_epoch,
+                                         int(tcfg["warmup_iters"]), float(tcfg["warmup_ratio"]),
+                                         tcfg["lr_steps"], float(tcfg["lr_gamma"]))
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+
+    def wrap_ddp(self) -> None:
+        if self.info.enabled:
+            ids = [self.info.device.index] if self.cuda else None
+            self.ddp = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+        else:
+            self.ddp = self.model
+
+    # ---- checkpoints ------------------------------------------------------------------------
+    def meta(self) -> dict[str, Any]:
+        return builders.checkpoint_meta(self.cfg, self.metainfo, self.codec)
+
+    def save(self, name: str, extra: Mapping[str, Any] | None = None) -> Path:
+        from lgmpose.engine.checkpoint import save_checkpoint
+
+        path = self.work_dir / name
+        if self.info.is_main:
+            save_checkpoint(
+                path, _unwrap(self.model), meta=self.meta(),
+                optimizer=self.optimizer.state_dict(), scheduler=self.scheduler.state_dict(),
+                scaler=self.scaler.state_dict(), epoch=self.epoch,
+                iter_in_epoch=self.iter_in_epoch, rng=_rng_state(), best=self.best,
+                best_epoch=self.best_epoch, config=self.cfg, **dict(extra or {}))
+        barrier()
+        return path
+
+    def resume(self) -> bool:
+        from lgmpose.engine.checkpoint import load_checkpoint
+
+        path = self.work_dir / "last.pt"
+        if not path.is_file():
+            self.log.info(f"--resume: no {path} yet, starting from scratch")
+            return False
+        state = load_checkpoint(path)
+        for key in ("optimizer", "scheduler", "epoch", "rng"):
+            if key not in state:
+                raise LgmposeError(f"cannot resume from {path}: it has no {key!r} (not a "
+                                   "checkpoint written by `lgmpose train`)")
+        saved = state.get("model_config", {})
+        current = _unwrap(self.model).model_config
+        if saved and saved.get("name") != current.get("name"):
+            raise LgmposeError(f"cannot resume from {path}: it holds {saved.get('name')!r} but the "
+                               f"config builds {current.get('name')!r}")
+        _unwrap(self.model).load_state_dict(state["state_dict"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        if "scaler" in state and state["scaler"]:
+            self.scaler.load_state_dict(state["scaler"])
+        self.epoch = int(state["epoch"])
+        self.iter_in_epoch = int(state.get("iter_in_epoch", 0))
+        self.best = state.get("best")
+        self.best_epoch = state.get("best_epoch")
+        _set_rng_state(state["rng"])
+        self.log.info(f"resumed from {path}: epoch {self.epoch + 1}, iteration "
+                      f"{self.iter_in_epoch} of {self.iters_per_epoch}")
+        return True
+
+    # ---- one epoch --------------------------------------------------------------------------
+    def report_skipped(self, messages: list[str]) -> None:
+        for message in messages:
+            if message not in self.reported_files:
+                self.reported_files.add(message)
+                self.log.info(f"warning: skipping a sample: {message}")
+
+    def train_epoch(self) -> dict[str, Any]:
+        cfg = self.cfg
+        epochs = int(cfg["train"]["epochs"])
+        self.ddp.train()
+        start_iter = self.iter_in_epoch
+        self.sampler.set_epoch(self.epoch, skip=start_iter * self.batch_size)
+        ckpt_every = int(cfg["train"].get("checkpoint_interval") or 0)
+        grad_clip = float(cfg["train"].get("grad_clip") or 0.0)
+        total = self.iters_per_epoch - start_iter
+        bar = None
+        if self.progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=total, desc=f"epoch {self.epoch + 1}/{epochs}", leave=False,
+                       dynamic_ncols=True)
+        loss_sum, seen, t0 = 0.0, 0, time.perf_counter()
+        iterator = iter(self.loader)
+        for it in range(start_iter, self.iters_per_epoch):
+            try:
+                batch = next(iterator)
+            except StopIteration:
+                break
+            self.report_skipped(batch.get(SKIPPED, []))
+            images = batch["image"].to(self.info.device, non_blocking=True)
+            if self.channels_last:
+                images = images.contiguous(memory_format=torch.channels_last)
+            target = batch["heatmaps"].to(self.info.device, non_blocking=True)
+            weight = batch["target_weight"].to(self.info.device, non_blocking=True)
+            with torch.autocast("cuda", dtype=torch.float16, enabled=self.amp):
+                heatmaps = self.ddp(images)
+            loss = keypoint_mse_loss(heatmaps, target, weight)
+            mean_loss = float(all_reduce_mean(loss.detach()).item())
+            if not math.isfinite(mean_loss):
+                raise LgmposeError(
+                    f"the loss became {mean_loss} at epoch {self.epoch + 1}, iteration {it + 1}; "
+                    f"training stopped. The last good checkpoint is {self.work_dir / 'last.pt'} "
+                    "(lower train.lr, or set train.grad_clip, and --resume)")
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            if grad_clip > 0:
+                self.scaler.unscale_(self.optimizer)
+                nn.utils.clip_grad_norm_(self.ddp.parameters(), grad_clip)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            self.scheduler.step()
+            n = images.shape[0] * self.info.world_size
+            loss_sum += mean_loss * n
+            seen += n
+            self.iter_in_epoch = it + 1
+            if bar is not None:
+                rate = seen / max(time.perf_counter() - t0, 1e-9)
+                bar.set_postfix(loss=f"{mean_loss:.3e}", lr=f"{self.current_lr():.2e}",
+                                samples_s=f"{rate:.1f}", refresh=False)
+                bar.update(1)
+            if ckpt_every and self.iter_in_epoch % ckpt_every == 0 \
+                    and self.iter_in_epoch < self.iters_per_epoch:
+                self.save("last.pt")
+        if bar is not None:
+            bar.close()
+        elapsed = time.perf_counter() - t0
+        return {"loss": loss_sum / max(seen, 1), "lr": self.current_lr(), "epoch_time_s": elapsed,
+                "samples_per_s": seen / max(elapsed, 1e-9), "iters": self.iter_in_epoch - start_iter}
+
+    def current_lr(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    # ---- validation -------------------------------------------------------------------------
+    def validate(self) -> dict[str, Any] | None:
+        from lgmpose.engine.evaluate import evaluate_model
+
+        if self.cfg["data"].get("val") in (None, False, ""):
+            return None
+        metrics = evaluate_model(_unwrap(self.model), self.cfg, data_root=self.data_root,
+                                 device=self.info.device, progress=self.progress,
+                                 channels_last=self.channels_last)
+        return broadcast_object(metrics)
+
+
+def train(cfg: dict[str, Any], work_dir: str | Path, data_root: str | None = None,
+          resume: bool = False, device: str = "auto", progress: bool = True) -> dict[str, Any]:
+    """Train as ``cfg`` says; returns a summary (epochs done, best metric, paths) whose ``model``
+    is the trained network (unwrapped from DDP)."""
+    info = init_distributed(device)
+    work_dir = Path(work_dir)
+    try:
+        run = _Run(cfg, work_dir, data_root, info, progress)
+        if info.is_main:
+            work_dir.mkdir(parents=True, exist_ok=True)
+            save_config(cfg, work_dir / "config.yaml")
+        run.build()
+        if resume:
+            run.resume()
+        run.wrap_ddp()
+        return _loop(run)
+    finally:
+        cleanup()
+
+
+def _loop(run: _Run) -> dict[str, Any]:
+    cfg = run.cfg
+    epochs = int(cfg["train"]["epochs"])
+    val_every = int(cfg["train"]["val_interval"] or 0)
+    key = builders.main_metric(cfg)
+    boxes = builders.boxes_label(cfg)
+    if run.epoch == 0 and run.iter_in_epoch == 0:
+        run.log.info(f"training {cfg['model']['name']} on {run.num_samples} persons for {epochs} "
+                     f"epochs ({run.iters_per_epoch} iterations of {run.batch_size} per process, "
+                     f"{run.info.world_size} process(es) on {run.info.device.type}) -> {run.work_dir}")
+    metrics: dict[str, Any] | None = None
+    while run.epoch < epochs:
+        stats = run.train_epoch()
+        finished = run.epoch + 1
+        sync_buffers(_unwrap(run.model))
+        record: dict[str, Any] = {"epoch": finished, **stats}
+        metrics = None
+        if val_every and (finished % val_every == 0 or finished == epochs):
+            metrics = run.validate()
+        # The epoch is complete: the checkpoint points at the next one.
+        run.epoch, run.iter_in_epoch = finished, 0
+        if metrics:
+            record.update({f"val/{k}": v for k, v in metrics.items()})
+            score = metrics.get(key)
+            if score is not None and (run.best is None or score > run.best):
+                run.best, run.best_epoch = float(score), finished
+                run.save("best.pt", {"metrics": metrics})
+        run.save("last.pt")
+        run.log.log(record, step=finished)
+        line = (f"epoch {finished}/{epochs}: loss {stats['loss']:.4e}, lr {stats['lr']:.2e}, "
+                f"{stats['samples_per_s']:.1f} samples/s, {stats['epoch_time_s']:.1f} s")
+        if metrics:
+            line += (f"; val ({boxes}): {key} {metrics.get(key, float('nan')):.4f}"
+                     f" (best {run.best:.4f} at epoch {run.best_epoch})")
+        run.log.info(line)
+    run.log.close()
+    return {"epochs": run.epoch, "best": run.best, "best_epoch": run.best_epoch,
+            "metric": key, "boxes": boxes, "last_metrics": metrics,
+            "last": str(run.work_dir / "last.pt"), "work_dir": str(run.work_dir),
+            "model": _unwrap(run.model)}

@@ -1,0 +1,70 @@
+"""`lgmpose eval` end to end on the synthetic set and on the real coco-mini files."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from lgmpose.cli import main
+from lgmpose.engine.config import load_config
+from lgmpose.engine.train import train
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from synthetic_coco import write_config, write_dataset  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SHIPPED = REPO / "lgmpose" / "weights" / "lgm_pose_coco_256x192.pt"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("evalcli")
+    data = write_dataset(tmp / "data")
+    cfg_path = write_config(tmp / "cfg.yaml", data, epochs=1, val_interval=0)
+    train(load_config(cfg_path), tmp / "run", progress=False)
+    return tmp, data, cfg_path
+
+
+def test_eval_json_with_gt_boxes(trained, capsys):
+    tmp, data, cfg = trained
+    assert main(["eval", str(cfg), "--weights", str(tmp / "run" / "last.pt"), "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert {"AP", "AP50", "AP75", "APM", "APL", "AR"} <= set(metrics)
+    assert metrics["boxes"] == "GT boxes" and metrics["flip_test"] is True
+    assert metrics["instances"] == 12
+
+
+def test_eval_with_a_detection_file_and_no_flip(trained, capsys):
+    tmp, data, cfg = trained
+    ann = json.loads((data / "annotations" / "val.json").read_text())
+    dets = [{"image_id": a["image_id"], "category_id": 1, "bbox": a["bbox"], "score": 0.9}
+            for a in ann["annotations"]]
+    dets.append({"image_id": 1, "category_id": 1, "bbox": [1, 1, 5, 5], "score": 0.01})
+    det_file = tmp / "dets.json"
+    det_file.write_text(json.dumps(dets))
+    assert main(["eval", str(cfg), "--weights", str(tmp / "run" / "last.pt"), "--boxes",
+                 str(det_file), "--no-flip"]) == 0
+    out = capsys.readouterr().out
+    assert "detected boxes dets.json" in out and "no flip" in out and "AP " in out
+
+
+def test_eval_errors_are_one_line(trained, capsys):
+    tmp, data, cfg = trained
+    assert main(["eval", str(cfg), "--weights", str(tmp / "missing.pt")]) == 2
+    assert "missing.pt" in capsys.readouterr().err
+    assert main(["eval", str(cfg), "--weights", str(tmp / "run" / "last.pt"), "--boxes",
+                 str(tmp / "nope.json")]) == 2
+    assert "nope.json" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_shipped_checkpoint_on_coco_mini_val(shared_data, capsys):
+    if not SHIPPED.is_file():
+        pytest.skip("no shipped checkpoint")
+    assert main(["eval", "coco_mini_256x192", "--weights", str(SHIPPED), "--data-root",
+                 str(shared_data), "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["instances"] == 68 and metrics["boxes"] == "GT boxes"
+    assert 0.0 <= metrics["AP"] <= 1.0

@@ -1,0 +1,150 @@
+"""The training engine on a tiny synthetic COCO-format set: outputs, exact resume after a kill,
+corrupt images, NaN loss, the lr schedule."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from lgmpose.engine import train as train_module
+from lgmpose.engine.checkpoint import load_checkpoint, load_model
+from lgmpose.engine.config import load_config
+from lgmpose.engine.schedule import lr_factor
+from lgmpose.engine.train import train
+from lgmpose.errors import LgmposeError
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from synthetic_coco import write_config, write_dataset  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _epochs(log: Path) -> list[dict]:
+    return [json.loads(line) for line in log.read_text().splitlines()]
+
+
+def test_lr_schedule_warmup_and_steps():
+    f = lambda it: lr_factor(it, iters_per_epoch=10, warmup_iters=5, warmup_ratio=0.001,  # noqa
+                             steps=[2, 3], gamma=0.1)
+    assert f(0) == pytest.approx(0.001)
+    assert f(5) == pytest.approx(1.0) and f(19) == pytest.approx(1.0)
+    assert f(20) == pytest.approx(0.1) and f(29) == pytest.approx(0.1)
+    assert f(30) == pytest.approx(0.01)
+    assert f(0) < f(2) < f(4) < 1.0
+
+
+def test_train_writes_checkpoints_logs_and_config(tmp_path, capsys):
+    data = write_dataset(tmp_path / "data")
+    cfg = load_config(write_config(tmp_path / "cfg.yaml", data))
+    summary = train(cfg, tmp_path / "run", progress=False)
+    work = tmp_path / "run"
+    for name in ("last.pt", "best.pt", "config.yaml", "log.jsonl"):
+        assert (work / name).is_file(), name
+    records = _epochs(work / "log.jsonl")
+    assert [r["epoch"] for r in records] == [1, 2]
+    for r in records:
+        assert r["loss"] > 0 and r["lr"] > 0 and r["samples_per_s"] > 0
+        assert r["val/boxes"] == "GT boxes" and r["val/flip_test"] is True
+        assert 0.0 <= r["val/AP"] <= 1.0
+    assert summary["epochs"] == 2 and summary["boxes"] == "GT boxes"
+    err = capsys.readouterr().err
+    assert "val (GT boxes): AP" in err
+    state = load_checkpoint(work / "last.pt")
+    assert state["epoch"] == 2 and state["iter_in_epoch"] == 0
+    assert state["meta"]["keypoint_names"][0] == "nose"
+    model = load_model(work / "last.pt")
+    assert model(torch.zeros(1, 3, 64, 64)).shape == (1, 17, 16, 16)
+    assert load_config(work / "config.yaml")["train"]["epochs"] == 2
+
+
+def _run_cli(args: list[str], **kwargs) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+           "PYTHONPATH": str(REPO)}
+    return subprocess.Popen([sys.executable, "-m", "lgmpose", "train", *args, "--no-progress",
+                             "--device", "cpu"], env=env, cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, **kwargs)
+
+
+def test_killed_run_resumes_exactly(tmp_path):
+    data = write_dataset(tmp_path / "data", num_images=8)
+    # 16 persons / batch 4 = 4 iterations per epoch; a checkpoint every 2 iterations; 1 worker
+    cfg = write_config(tmp_path / "cfg.yaml", data, epochs=3, checkpoint_interval=2,
+                       val_interval=0)
+    extra = ["--set", "data.workers=1"]
+    whole = _run_cli([str(cfg), "--work-dir", str(tmp_path / "whole"), *extra])
+
+    killed = _run_cli([str(cfg), "--work-dir", str(tmp_path / "killed"), *extra])
+    last = tmp_path / "killed" / "last.pt"
+    deadline = time.time() + 240
+    while time.time() < deadline and killed.poll() is None:
+        if last.is_file():
+            state = load_checkpoint(last)
+            if (state["epoch"], state["iter_in_epoch"]) >= (1, 2):   # in the middle of epoch 2
+                break
+        time.sleep(0.02)
+    assert killed.poll() is None, "the run ended before it could be killed:\n" + killed.stdout.read()
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    state = load_checkpoint(last)
+    assert state["epoch"] < 3, "nothing left to resume"
+
+    resumed = _run_cli([str(cfg), "--work-dir", str(tmp_path / "killed"), "--resume", *extra])
+    out_resumed, _ = resumed.communicate(timeout=300)
+    out_whole, _ = whole.communicate(timeout=300)
+    assert resumed.returncode == 0, out_resumed
+    assert whole.returncode == 0, out_whole
+    assert "resumed from" in out_resumed
+
+    a = load_checkpoint(tmp_path / "whole" / "last.pt")
+    b = load_checkpoint(last)
+    assert a["epoch"] == b["epoch"] == 3
+    assert a["state_dict"].keys() == b["state_dict"].keys()
+    for key in a["state_dict"]:
+        assert torch.equal(a["state_dict"][key], b["state_dict"][key]), key
+    assert a["scheduler"]["last_epoch"] == b["scheduler"]["last_epoch"] == 12
+
+
+def test_corrupt_image_is_reported_once_and_skipped(tmp_path, capsys):
+    data = write_dataset(tmp_path / "data", corrupt=1)
+    cfg = load_config(write_config(tmp_path / "cfg.yaml", data, val_interval=0))
+    train(cfg, tmp_path / "run", progress=False)
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if "skipping a sample" in line]
+    assert len(lines) == 1, err
+    assert "000002.png" in lines[0]
+    assert len(_epochs(tmp_path / "run" / "log.jsonl")) == 2
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    data = write_dataset(tmp_path / "data")
+    cfg = load_config(write_config(tmp_path / "cfg.yaml", data, epochs=3, val_interval=0))
+    real = train_module.keypoint_mse_loss
+    calls = {"n": 0}
+
+    def poisoned(*args):
+        calls["n"] += 1
+        loss = real(*args)
+        return loss * float("nan") if calls["n"] > 4 else loss   # NaN in epoch 2
+
+    monkeypatch.setattr(train_module, "keypoint_mse_loss", poisoned)
+    with pytest.raises(LgmposeError, match=r"loss became nan at epoch 2.*last\.pt"):
+        train(cfg, tmp_path / "run", progress=False)
+    state = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert state["epoch"] == 1
+    assert all(torch.isfinite(v).all() for v in state["state_dict"].values()
+               if v.is_floating_point())
+
+
+def test_missing_annotation_file_is_a_clear_error(tmp_path):
+    data = write_dataset(tmp_path / "data")
+    cfg = load_config(write_config(tmp_path / "cfg.yaml", data),
+                      ["data.root=" + str(tmp_path / "nowhere")])
+    with pytest.raises(LgmposeError, match="annotation file .* does not exist"):
+        train(cfg, tmp_path / "run", progress=False)
