@@ -166,3 +166,19 @@ def test_calibration_uses_real_coco_person_boxes(shared_data):
     crops = calibration_crops(shared_data / "coco-mini" / "val2017", (64, 64), max_crops=4)
     assert crops.shape == (4, 3, 64, 64)
     assert 0.2 < float(crops.std()) < 3.0  # normalised real pixels, not black padding
+
+
+def test_onnx_module_runs_a_static_batch_model_on_any_batch(tmp_path):
+    torch = pytest.importorskip("torch")
+    import onnxruntime as ort
+
+    from lgmpose.tools.bench_accuracy import onnx_module
+
+    path = _tiny_onnx(tmp_path / "tiny.onnx")
+    images = torch.randn(3, 3, 32, 32)
+    out = onnx_module(path, threads=1)(images)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    expected = np.concatenate([session.run(None, {"images": images[i:i + 1].numpy()})[0]
+                               for i in range(3)])
+    assert out.shape == (3, 4, 64, 64)
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-5, atol=1e-5)
