@@ -1,7 +1,9 @@
 """Greedy pose tracking: each person in a frame takes the id of the most similar recent track.
 
-Similarity is OKS (keypoint similarity with the dataset's sigmas) when both poses are known, else
-box IoU. Pairs are taken best first; a pair below ``threshold`` starts a new track. A track not seen
+Similarity is the larger of box IoU and OKS (keypoint similarity with the dataset's sigmas, over
+the track's confident keypoints): OKS keeps fast movers whose boxes barely overlap between frames,
+IoU keeps people whose keypoints are uncertain or wrong. Pairs are taken best first; a person
+whose best remaining similarity is below ``threshold`` starts a new track. A track not seen
 for ``max_age`` frames is dropped. Simple, deterministic and fast (a few microseconds per person),
 which is what a real-time pipeline needs; it does not re-identify people after long occlusions.
 """
@@ -68,8 +70,9 @@ class PoseTracker:
         old_s = np.stack([t.scores for t in self.tracks])
         areas = old_boxes[:, 2] * old_boxes[:, 3]
         oks = oks_matrix(keypoints, old_k, areas, self.sigmas, valid_b=old_s > self.kpt_thr)
-        # A person whose keypoints are all uncertain is matched by its box alone.
-        return np.where((old_s > self.kpt_thr).any(-1)[None], oks, iou)
+        # A track whose keypoints are all uncertain is matched by its box alone.
+        oks = np.where((old_s > self.kpt_thr).any(-1)[None], oks, 0.0)
+        return np.maximum(iou, oks)
 
     def update(self, boxes: np.ndarray, keypoints: np.ndarray | None = None,
                scores: np.ndarray | None = None) -> np.ndarray:
