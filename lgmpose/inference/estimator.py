@@ -126,10 +126,7 @@ class PoseEstimator:
         self.input_size = self.info.input_size
         self.codec = build_codec(**{"name": "msra", **self.info.codec,
                                     "input_size": self.input_size})
-        try:
-            self.metainfo = load_metainfo(self.info.dataset)
-        except LgmposeError:
-            self.metainfo = load_metainfo("coco")
+        self.metainfo = self._metainfo()
         self.flip_test = flip_test
         self.refine_boxes = refine_boxes
         self.max_people = max_people
@@ -139,6 +136,19 @@ class PoseEstimator:
         self._detector: PersonDetector | None = None
         self._video = None
         self.timings: dict[str, float] = {}
+
+    def _metainfo(self):
+        """The model's keypoint set: its own description, else a built-in set by name."""
+        if self.info.metainfo is not None:
+            return load_metainfo(self.info.metainfo)
+        try:
+            return load_metainfo(self.info.dataset)
+        except LgmposeError:
+            if self.info.keypoint_names and len(self.info.keypoint_names) != 17:
+                raise LgmposeError(f"pose model '{self.weights}': keypoint set "
+                                   f"'{self.info.dataset}' unknown and no metainfo stored with "
+                                   "the model") from None
+            return load_metainfo("coco")
 
     # -- detection ---------------------------------------------------------------------------
     @property

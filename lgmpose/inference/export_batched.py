@@ -34,7 +34,7 @@ def export_batched(model, output: str | os.PathLike, meta: dict | None = None) -
         metadata = {"model_name": config.get("name"), "model_config": config,
                     "keypoint_names": names, "num_keypoints": k, "input_size": [h, w],
                     "mean": list(MEAN), "std": list(STD), "heatmap_stride": HEATMAP_STRIDE}
-        for key in ("codec", "dataset"):
+        for key in ("codec", "dataset", "metainfo"):
             if meta.get(key) is not None:
                 metadata[key] = meta[key]
         del proto.metadata_props[:]

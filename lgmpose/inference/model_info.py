@@ -18,6 +18,7 @@ class ModelInfo:
     codec: dict = field(default_factory=lambda: {"name": "msra", "sigma": 2.0})
     dataset: str = "coco"
     keypoint_names: list[str] | None = None
+    metainfo: dict | None = None     # a full keypoint-set description (custom datasets)
     mean: np.ndarray = field(default_factory=lambda: IMAGENET_MEAN.copy())
     std: np.ndarray = field(default_factory=lambda: IMAGENET_STD.copy())
 
@@ -43,6 +44,8 @@ class ModelInfo:
             dataset = dataset.get("name")
         if isinstance(dataset, str) and dataset:
             info.dataset = dataset
+        if isinstance(meta.get("metainfo"), dict):
+            info.metainfo = meta["metainfo"]
         names = meta.get("keypoint_names")
         if isinstance(names, list):
             info.keypoint_names = [str(n) for n in names]
