@@ -246,20 +246,32 @@ def plot_latency_vs_params(path: str | os.PathLike, rows: Sequence[dict[str, Any
     chosen = [r for r in rows if r["batch"] == batch and r["params"]]
     fig, ax = plt.subplots(figsize=(7, 4.5))
     markers = {"onnxruntime": "o", "torch": "s", "tflite": "^"}
+    sizes = [r["input_size"] for r in chosen]
+    common_size = max(set(sizes), key=sizes.count) if sizes else ""
     for backend in sorted({r["backend"] for r in chosen}):
-        group = [r for r in chosen if r["backend"] == backend]
-        ax.scatter([r["params"] / 1e6 for r in group], [r["latency_ms_median"] for r in group],
-                   marker=markers.get(backend, "o"), label=backend, s=40)
-        for r in group:
-            name = r["model"] + ("" if r.get("precision", "fp32") == "fp32"
-                                 or r["model"].endswith(r["precision"]) else f" {r['precision']}")
-            ax.annotate(f"{name} ({r['input_size']})", (r["params"] / 1e6, r["latency_ms_median"]),
-                        textcoords="offset points", xytext=(4, 4), fontsize=7)
+        for int8 in (False, True):
+            group = [r for r in chosen if r["backend"] == backend
+                     and (r.get("precision") == "int8") == int8]
+            if not group:
+                continue
+            ax.scatter([r["params"] / 1e6 for r in group],
+                       [r["latency_ms_median"] for r in group],
+                       marker=markers.get(backend, "o"), s=40,
+                       label=f"{backend} int8" if int8 else backend,
+                       facecolors="none" if int8 else None,
+                       edgecolors=f"C{sorted(markers).index(backend) % 10}" if int8 else None,
+                       color=None if int8 else f"C{sorted(markers).index(backend) % 10}")
+            for r in group:
+                size = "" if r["input_size"] == common_size else f" ({r['input_size']})"
+                ax.annotate(r["model"] + size, (r["params"] / 1e6, r["latency_ms_median"]),
+                            textcoords="offset points", xytext=(4, 3), fontsize=7)
     ax.set_xscale("log")
+    ax.set_yscale("log")
     ax.set_xlabel("parameters (millions, log scale)")
-    ax.set_ylabel(f"median latency, batch {batch} (ms)")
+    ax.set_ylabel(f"median latency, batch {batch} (ms, log scale)")
     threads = sorted({r["threads"] for r in chosen})
-    ax.set_title(f"{env['device']}: {env['cpu']}, threads {threads}", fontsize=9)
+    ax.set_title(f"{env['device']}: {env['cpu']}, threads {threads}; "
+                 f"input {common_size} unless noted", fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
