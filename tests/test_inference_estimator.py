@@ -149,3 +149,19 @@ def test_bundled_model_if_present(shared_data):
     est = PoseEstimator(detector="whole_image")
     people = est(str(shared_data / "media" / "messi5.jpg"))
     assert len(people) == 1 and people[0].keypoints.shape == (est.metainfo.num_keypoints, 2)
+
+
+def test_bundled_onnx_matches_bundled_checkpoint(shared_data):
+    """The bundled ONNX file is an export of the bundled checkpoint, not a stale one."""
+    pytest.importorskip("torch")
+    if not (bundled_weights("onnxruntime").is_file() and bundled_weights("torch").is_file()):
+        pytest.skip("bundled weights absent")
+    import cv2
+
+    image = cv2.imread(str(shared_data / "media" / "messi5.jpg"))
+    boxes = [[120, 20, 170, 300], [0, 0, 548, 342]]
+    a = PoseEstimator(backend="onnxruntime")(image, boxes=boxes)
+    b = PoseEstimator(backend="torch")(image, boxes=boxes)
+    for pa, pb in zip(a, b):
+        assert np.abs(pa.keypoints - pb.keypoints).max() < 0.05
+        assert np.abs(pa.scores - pb.scores).max() < 1e-3

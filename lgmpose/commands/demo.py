@@ -10,6 +10,8 @@ HELP = "run pose estimation on the bundled demo pictures and write the results t
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="demo_output", help="folder for the results")
     parser.add_argument("--detector", default="auto", help="person detector (default: auto)")
+    parser.add_argument("--kpt-thr", type=float, default=0.3,
+                        help="keypoints scoring below this are not drawn (default: 0.3)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -20,10 +22,18 @@ def run(args: argparse.Namespace) -> int:
     detector = default_detector_name() if args.detector == "auto" else args.detector
     print(f"lgmpose demo: bundled pictures in {assets}, person detector '{detector}'")
     report = run_predict(str(assets), PredictOptions(out_dir=args.out, detector=args.detector,
-                                                     progress=False))
+                                                     kpt_thr=args.kpt_thr, progress=False))
     print(report.summary())
     out = Path(args.out).resolve()
     for path in report.outputs:
         print(f"  {out / path.name}")
     print(f"annotated pictures and results.json (COCO keypoint results) are in {out}")
+    scores = [s for r in report.results for s in r["keypoints"][2::3]]
+    shown = sum(s >= args.kpt_thr for s in scores)
+    if scores and shown < 0.5 * len(scores):
+        print(f"note: only {shown} of {len(scores)} keypoints reached the drawing threshold "
+              f"{args.kpt_thr}, so the pictures show mostly person boxes. The model's confidence "
+              "is low: the bundled checkpoint was trained on very little data (see "
+              "lgmpose/weights/README.md). `lgmpose demo --kpt-thr 0` draws every predicted "
+              "keypoint; --weights on `lgmpose predict` takes a better model.")
     return 0
