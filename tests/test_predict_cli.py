@@ -141,3 +141,22 @@ def test_coco_detection_results_as_boxes(model, shared_data, tmp_path):
     expected = sum(1 for d in dets if d["score"] >= 0.5)
     assert len(results) == expected
     assert {r["image_id"] for r in results} <= {d["image_id"] for d in dets}
+
+
+def test_show_without_a_gui_and_a_foreign_checkpoint(model, tmp_path, capsys):
+    image = tmp_path / "one.png"
+    cv2.imwrite(str(image), spot_image())
+    out = tmp_path / "out"
+    try:
+        has_gui = "GUI" in cv2.getBuildInformation() and "NONE" not in \
+            cv2.getBuildInformation().split("GUI:")[1].splitlines()[0]
+    except IndexError:
+        has_gui = False
+    if not has_gui:
+        assert "--show" in _fails(capsys, image, "--out", out, "--weights", model, "--show")
+        assert not out.exists()
+    pytest.importorskip("torch")
+    fake = tmp_path / "fake.pt"
+    fake.write_text("not a checkpoint")
+    assert "fake.pt" in _fails(capsys, image, "--out", out, "--weights", fake)
+    assert not out.exists()
