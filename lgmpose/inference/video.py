@@ -2,7 +2,9 @@
 pose, tracking and One-Euro smoothing.
 
 Between detection frames a person is followed with a box around their last keypoints; a person
-whose keypoints fade (mean score below ``lost_thr``) is dropped until the next detection frame.
+whose keypoints fade (mean score below ``lost_ratio`` times the mean score they had on the last
+detection frame: relative, because models differ in how confident they are) is dropped until the
+next detection frame.
 """
 from __future__ import annotations
 
@@ -39,11 +41,11 @@ def boxes_from_keypoints(keypoints: np.ndarray, scores: np.ndarray, fallback: np
 class VideoPipeline:
     def __init__(self, estimator, det_interval: int = 1, smooth: bool = True,
                  min_cutoff: float | None = None, beta: float | None = None,
-                 track_metric: str = "oks", kpt_thr: float = 0.3, lost_thr: float = 0.25,
+                 track_metric: str = "oks", kpt_thr: float = 0.3, lost_ratio: float = 0.5,
                  default_fps: float = 30.0) -> None:
         self.est = estimator
         self.det_interval = max(1, int(det_interval))
-        self.kpt_thr, self.lost_thr, self.default_fps = kpt_thr, lost_thr, default_fps
+        self.kpt_thr, self.lost_ratio, self.default_fps = kpt_thr, lost_ratio, default_fps
         self.tracker = PoseTracker(track_metric, threshold=0.3, max_age=max(10, det_interval),
                                    sigmas=estimator.metainfo.sigmas, kpt_thr=kpt_thr)
         params = {k: v for k, v in (("min_cutoff", min_cutoff), ("beta", beta)) if v is not None}
@@ -52,7 +54,8 @@ class VideoPipeline:
 
     def reset(self) -> None:
         self.frame_index = 0
-        self._prev = None  # (boxes, keypoints, scores, box_scores, detected boxes) of last frame
+        # (boxes, keypoints, scores, box_scores, detected boxes, mean scores when detected)
+        self._prev = None
         self.tracker.reset()
         if self.smoother is not None:
             self.smoother.reset()
@@ -68,22 +71,24 @@ class VideoPipeline:
             boxes, box_scores = self.est.detect(image)
             ref = boxes
         else:
-            pboxes, pkpts, pscores, box_scores, ref = self._prev
+            pboxes, pkpts, pscores, box_scores, ref, ref_conf = self._prev
             boxes = boxes_from_keypoints(pkpts, pscores, pboxes, self.kpt_thr, reference=ref)
             x1y1 = np.clip(boxes[:, :2], 0, [w, h])
             x2y2 = np.clip(boxes[:, :2] + boxes[:, 2:], 0, [w, h])
             boxes = np.concatenate([x1y1, x2y2 - x1y1], axis=1)
             ok = (boxes[:, 2] > 2) & (boxes[:, 3] > 2)
-            boxes, box_scores, ref = boxes[ok], box_scores[ok], ref[ok]
+            boxes, box_scores, ref, ref_conf = boxes[ok], box_scores[ok], ref[ok], ref_conf[ok]
         t1 = time.perf_counter()
         kpts, scores = self.est.estimate(image, boxes)
         t2 = time.perf_counter()
-        if not detect_now and len(boxes):
-            alive = scores.mean(1) >= self.lost_thr
+        if detect_now:
+            ref_conf = scores.mean(1) if len(boxes) else np.zeros(0, np.float32)
+        elif len(boxes):
+            alive = scores.mean(1) >= self.lost_ratio * ref_conf
             boxes, kpts, scores = boxes[alive], kpts[alive], scores[alive]
-            box_scores, ref = box_scores[alive], ref[alive]
+            box_scores, ref, ref_conf = box_scores[alive], ref[alive], ref_conf[alive]
         ids = self.tracker.update(boxes, kpts, scores)
-        self._prev = (boxes, kpts, scores, box_scores, ref) if len(boxes) else None
+        self._prev = (boxes, kpts, scores, box_scores, ref, ref_conf) if len(boxes) else None
         if self.smoother is not None and len(boxes):
             kpts = self.smoother(ids, kpts, boxes, t)
         t3 = time.perf_counter()
