@@ -165,3 +165,9 @@ def test_bundled_onnx_matches_bundled_checkpoint(shared_data):
     for pa, pb in zip(a, b):
         assert np.abs(pa.keypoints - pb.keypoints).max() < 0.05
         assert np.abs(pa.scores - pb.scores).max() < 1e-3
+
+
+def test_keypoint_count_must_match_the_keypoint_set(tmp_path):
+    path = bright_spot_pose_model(tmp_path / "k5.onnx", num_keypoints=5)
+    with pytest.raises(LgmposeError, match="predicts 5 keypoints"):
+        PoseEstimator(path)

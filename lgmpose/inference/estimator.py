@@ -127,6 +127,11 @@ class PoseEstimator:
         self.codec = build_codec(**{"name": "msra", **self.info.codec,
                                     "input_size": self.input_size})
         self.metainfo = self._metainfo()
+        k = getattr(self.model, "num_keypoints", None)
+        if k is not None and k != self.metainfo.num_keypoints:
+            raise LgmposeError(f"pose model '{self.weights}': predicts {k} keypoints but its "
+                               f"keypoint set '{self.metainfo.name}' has "
+                               f"{self.metainfo.num_keypoints}; export it with its metainfo")
         self.flip_test = flip_test
         self.refine_boxes = refine_boxes
         self.max_people = max_people

@@ -98,6 +98,7 @@ class OnnxPoseModel:
         if len(out_shape) != 4:
             raise LgmposeError(f"pose model '{self.path}': expected heatmaps [B, K, h, w], "
                                f"got output shape {out_shape}; is this a pose model?")
+        self.num_keypoints = out_shape[1] if isinstance(out_shape[1], int) else None
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         images = np.ascontiguousarray(images, dtype=np.float32)
