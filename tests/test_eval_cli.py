@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from lgmpose.cli import main
 from lgmpose.engine.config import load_config
@@ -18,12 +19,27 @@ REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "lgmpose" / "weights" / "lgm_pose_coco_256x192.pt"
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # Tiny models gain nothing from intra-op threads, and on a busy 2-core machine two spinning
+    # OpenMP threads per process slow training down several times.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("evalcli")
     data = write_dataset(tmp / "data")
     cfg_path = write_config(tmp / "cfg.yaml", data, epochs=1, val_interval=0)
-    train(load_config(cfg_path), tmp / "run", progress=False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        train(load_config(cfg_path), tmp / "run", progress=False)
+    finally:
+        torch.set_num_threads(threads)
     return tmp, data, cfg_path
 
 
