@@ -24,6 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import os
     from pathlib import Path
 
     from lgmpose.engine.config import load_config, resolve_config_path
@@ -35,6 +36,8 @@ def run(args: argparse.Namespace) -> int:
     work_dir = Path(args.work_dir or Path("work_dirs") / resolve_config_path(args.config).stem)
     summary = train(cfg, work_dir, resume=args.resume, device=args.device,
                     progress=not args.no_progress)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0
     if summary.get("best") is not None:
         print(f"best {summary['metric']} ({summary['boxes']}): {summary['best']:.4f} at epoch "
               f"{summary['best_epoch']}; checkpoints in {summary['work_dir']}")
