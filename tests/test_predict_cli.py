@@ -160,3 +160,25 @@ def test_show_without_a_gui_and_a_foreign_checkpoint(model, tmp_path, capsys):
     fake.write_text("not a checkpoint")
     assert "fake.pt" in _fails(capsys, image, "--out", out, "--weights", fake)
     assert not out.exists()
+
+
+def test_interrupted_video_leaves_no_partial_file(model, tmp_path, monkeypatch):
+    from lgmpose.inference import video as video_module
+    from lgmpose.inference.predict import PredictOptions, run_predict
+
+    clip = moving_spot_video(tmp_path / "clip.avi", frames=8)
+    original = video_module.VideoPipeline.__call__
+    calls = []
+
+    def interrupt_after_three(self, image, timestamp=None):
+        calls.append(1)
+        if len(calls) > 3:
+            raise KeyboardInterrupt
+        return original(self, image, timestamp)
+
+    monkeypatch.setattr(video_module.VideoPipeline, "__call__", interrupt_after_three)
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        run_predict(str(clip), PredictOptions(out_dir=out, weights=model,
+                                              detector="whole_image", progress=False))
+    assert not out.exists() or list(out.iterdir()) == []
