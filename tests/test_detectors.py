@@ -175,3 +175,13 @@ def _annotations(ann):
 
 def test_spot_image_helper():
     assert spot_image().max() == 255
+
+
+def test_auto_falls_back_with_a_warning(monkeypatch):
+    import lgmpose.inference.detectors as detectors
+
+    monkeypatch.setattr(detectors, "litert_available", lambda: False)
+    monkeypatch.setattr(detectors, "hog_available", lambda: False)
+    with pytest.warns(UserWarning, match="ai-edge-litert"):
+        det = build_detector("auto")
+    assert det.name == "whole_image"

@@ -17,6 +17,7 @@ Boxes given by the caller bypass the detector entirely.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Protocol
 
@@ -131,6 +132,10 @@ def build_detector(spec: "str | os.PathLike | PersonDetector | None" = "auto",
     text = str(spec)
     if text == "auto":
         text = default_detector_name()
+        if text != "blazepose":
+            warnings.warn("no BlazePose person detector (pip install ai-edge-litert): falling "
+                          f"back to '{text}'; pass a YOLOX/YOLOv8 .onnx detector or boxes for "
+                          "multi-person pictures", stacklevel=2)
     kwargs = {} if score_thr is None else {"score_thr": score_thr}
     if text == "whole_image":
         return WholeImageDetector()
