@@ -182,3 +182,11 @@ def test_interrupted_video_leaves_no_partial_file(model, tmp_path, monkeypatch):
         run_predict(str(clip), PredictOptions(out_dir=out, weights=model,
                                               detector="whole_image", progress=False))
     assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_refuses_to_overwrite_the_input_pictures(model, tmp_path, capsys):
+    image = tmp_path / "one.png"
+    cv2.imwrite(str(image), spot_image())
+    before = image.read_bytes()
+    assert "overwrite" in _fails(capsys, image, "--out", tmp_path, "--weights", model)
+    assert image.read_bytes() == before

@@ -6,6 +6,7 @@ on video, ``frame`` and ``track_id``). Every file is written atomically.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -126,6 +127,11 @@ def run_predict(source_spec: str, options: PredictOptions, estimator=None) -> Pr
     from lgmpose.inference.estimator import PoseEstimator
 
     source = open_source(source_spec, max_frames=options.max_frames)
+    out_dir = Path(options.out_dir)
+    if source.paths is not None and options.draw and any(
+            p.parent.resolve() == out_dir.resolve() for p in source.paths):
+        raise LgmposeError(f"--out '{out_dir}': is the input's own folder; annotated pictures "
+                           "would overwrite the originals, choose another folder")
     boxes_for = (load_boxes_file(options.boxes_file, options.det_thr or 0.0)
                  if options.boxes_file else None)
     if estimator is None:
@@ -140,7 +146,6 @@ def run_predict(source_spec: str, options: PredictOptions, estimator=None) -> Pr
         estimator.configure_video(det_interval=options.det_interval, smooth=smooth,
                                   kpt_thr=options.kpt_thr)
         estimator.reset()
-    out_dir = Path(options.out_dir)
     report = PredictReport(source=str(source_spec), kind=source.kind)
     stages = report.stages
     bar = _progress(source, options.progress)
@@ -150,9 +155,13 @@ def run_predict(source_spec: str, options: PredictOptions, estimator=None) -> Pr
                 else Path(source.spec).stem)
         video_out = VideoWriter(out_dir / f"{name}.mp4", source.fps, source.size)
     start = time.perf_counter()
-    try:
+    with contextlib.ExitStack() as stack:
+        # Closing the stack on an error discards the temporary video; on success renames it.
+        stack.callback(source.close)
+        if bar is not None:
+            stack.callback(bar.close)
         if video_out is not None:
-            video_out.__enter__()
+            stack.enter_context(video_out)
         frames = iter(source)
         while True:
             t0 = time.perf_counter()
@@ -195,18 +204,8 @@ def run_predict(source_spec: str, options: PredictOptions, estimator=None) -> Pr
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix_str(f"{report.frames / (time.perf_counter() - start):.1f} fps")
-        if video_out is not None:
-            video_out.__exit__(None, None, None)
-            report.outputs.append(video_out.path)
-            video_out = None
-    except BaseException as error:
-        if video_out is not None:
-            video_out.__exit__(type(error), error, error.__traceback__)
-        raise
-    finally:
-        if bar is not None:
-            bar.close()
-        source.close()
+    if video_out is not None:
+        report.outputs.append(video_out.path)
     report.seconds = time.perf_counter() - start
     json_path = out_dir / "results.json"
     write_json(json_path, report.results)
