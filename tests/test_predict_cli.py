@@ -190,3 +190,12 @@ def test_refuses_to_overwrite_the_input_pictures(model, tmp_path, capsys):
     before = image.read_bytes()
     assert "overwrite" in _fails(capsys, image, "--out", tmp_path, "--weights", model)
     assert image.read_bytes() == before
+
+
+def test_refuses_to_overwrite_the_input_video(model, tmp_path, capsys):
+    clip = moving_spot_video(tmp_path / "clip.avi", frames=3)
+    mp4 = tmp_path / "clip.mp4"
+    clip.rename(mp4)
+    before = mp4.read_bytes()
+    assert "overwrite" in _fails(capsys, mp4, "--out", tmp_path, "--weights", model)
+    assert mp4.read_bytes() == before

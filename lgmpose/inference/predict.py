@@ -153,7 +153,11 @@ def run_predict(source_spec: str, options: PredictOptions, estimator=None) -> Pr
     if source.is_video:
         name = (f"camera{source.spec.split()[-1]}" if source.kind == "camera"
                 else Path(source.spec).stem)
-        video_out = VideoWriter(out_dir / f"{name}.mp4", source.fps, source.size)
+        target = out_dir / f"{name}.mp4"
+        if source.kind == "video" and target.resolve() == Path(source.spec).resolve():
+            raise LgmposeError(f"--out '{out_dir}': the annotated video would overwrite the "
+                               f"input '{source.spec}', choose another folder")
+        video_out = VideoWriter(target, source.fps, source.size)
     start = time.perf_counter()
     with contextlib.ExitStack() as stack:
         # Closing the stack on an error discards the temporary video; on success renames it.
