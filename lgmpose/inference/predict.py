@@ -206,8 +206,7 @@ def run_predict(source_spec: str, options: PredictOptions, estimator=None) -> Pr
             report.frames += 1
             report.people += len(people)
             if bar is not None:
-                bar.update(1)
-                bar.set_postfix_str(f"{report.frames / (time.perf_counter() - start):.1f} fps")
+                bar.update(1)  # tqdm shows the rate in frames per second
     if video_out is not None:
         report.outputs.append(video_out.path)
     report.seconds = time.perf_counter() - start
