@@ -199,3 +199,12 @@ def test_refuses_to_overwrite_the_input_video(model, tmp_path, capsys):
     before = mp4.read_bytes()
     assert "overwrite" in _fails(capsys, mp4, "--out", tmp_path, "--weights", model)
     assert mp4.read_bytes() == before
+
+
+def test_progress_bar_shows_frames_per_second(model, tmp_path, capsys):
+    from lgmpose.inference.predict import PredictOptions, run_predict
+
+    clip = moving_spot_video(tmp_path / "clip.avi", frames=5)
+    run_predict(str(clip), PredictOptions(out_dir=tmp_path / "out", weights=model,
+                                          detector="whole_image", progress=True))
+    assert "frame/s" in capsys.readouterr().err
