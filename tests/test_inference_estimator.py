@@ -171,3 +171,14 @@ def test_keypoint_count_must_match_the_keypoint_set(tmp_path):
     path = bright_spot_pose_model(tmp_path / "k5.onnx", num_keypoints=5)
     with pytest.raises(LgmposeError, match="predicts 5 keypoints"):
         PoseEstimator(path)
+
+
+def test_cuda_request_without_a_cuda_runtime_says_so(spot_model):
+    import onnxruntime as ort
+
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        pytest.skip("this onnxruntime has CUDA")
+    with pytest.raises(LgmposeError, match="no CUDA provider"):
+        PoseEstimator(spot_model, device="cuda")
+    with pytest.raises(LgmposeError, match="unknown"):
+        PoseEstimator(spot_model, device="tpu")
