@@ -14,8 +14,10 @@ whole, centre-cropped to the input aspect ratio.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -176,7 +178,8 @@ def quantize_onnx(fp32_path: str | os.PathLike, output_path: str | os.PathLike,
         quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
         excluded = [node.name for node in onnx.load(str(prepared)).graph.node
                     if any(pattern in node.name for pattern in keep_fp32)]
-        with atomic_path(output_path) as tmp:
+        # the calibrators print progress on stdout, which is `lgmpose bench`'s table
+        with atomic_path(output_path) as tmp, contextlib.redirect_stdout(sys.stderr):
             quantize_static(
                 str(prepared), str(tmp), reader, quant_format=QuantFormat.QDQ,
                 per_channel=per_channel, activation_type=QuantType.QUInt8,
