@@ -84,3 +84,34 @@ def test_shipped_checkpoint_on_coco_mini_val(shared_data, capsys):
     metrics = json.loads(capsys.readouterr().out)
     assert metrics["instances"] == 68 and metrics["boxes"] == "GT boxes"
     assert 0.0 <= metrics["AP"] <= 1.0
+
+
+def test_mpii_config_trains_on_the_mmpose_samples(shared_data, tmp_path):
+    samples = shared_data / "mmpose-samples" / "mpii"
+    cfg = load_config("mpii_256x256", [
+        f"data.root={samples}", "data.train.ann_file=test_mpii.json", "data.train.img_dir=.",
+        "data.val=null", "data.input_size=[64, 64]", "data.heatmap_size=[16, 16]",
+        "data.workers=0", "train.epochs=1", "train.batch_size=5", "train.tensorboard=false"])
+    summary = train(cfg, tmp_path / "run", progress=False)
+    assert summary["epochs"] == 1 and summary["metric"] == "PCKh"
+    from lgmpose.engine.checkpoint import load_checkpoint
+
+    meta = load_checkpoint(tmp_path / "run" / "last.pt")["meta"]
+    assert meta["dataset"] == "mpii" and len(meta["keypoint_names"]) == 16
+
+
+def test_mpii_scoring_of_ground_truth_is_perfect(shared_data):
+    from lgmpose.engine import builders
+
+    cfg = load_config("mpii_256x256", [
+        f"data.root={shared_data / 'mpii'}", "data.val.ann_file=mpii_annotations.json.gz",
+        "data.val.split=val", "data.val.gt_file=mpii_gt_val.mat"])
+    metainfo, codec = builders.build_metainfo(cfg), builders.build_codec(cfg)
+    dataset = builders.build_val_dataset(cfg, None, codec, metainfo)
+    assert len(dataset) == 2958
+    results = [{"index": i, "keypoints": r["keypoints"]} for i, r in enumerate(dataset.records)]
+    metrics = builders.score(cfg, dataset, results, metainfo, None, "gt")
+    # 13 of the ~37,000 joints differ between the record file and the .mat (two releases of the
+    # annotations), hence not exactly 100
+    assert metrics["PCKh"] > 99.9
+    assert builders.boxes_label(cfg) == "GT boxes" and builders.main_metric(cfg) == "PCKh"
