@@ -208,10 +208,12 @@ def format_table(rows: Sequence[dict[str, Any]], env: dict[str, Any]) -> str:
     out.append("latency: median and 90th percentile of one forward pass of `batch` crops; "
                "x lgm_pose: latency per crop / LGM-Pose's (fp32, same batch, same backend or "
                "ONNX Runtime).")
-    sizes = {r["input_size"] for r in rows}
-    if len(sizes) > 1:
-        out.append("input sizes differ (HxW): " + ", ".join(
-            f"{r['model']} {r['input_size']}" for r in _first_per_model(rows)))
+    sizes = [r["input_size"] for r in rows]
+    common = max(set(sizes), key=sizes.count) if sizes else ""
+    others = [r for r in _first_per_model(rows) if r["input_size"] != common]
+    if others:
+        out.append(f"input sizes differ (HxW): {common} except " + ", ".join(
+            f"{r['model']} {r['input_size']}" for r in others))
     out += [f"note: {n}" for n in notes]
     return "\n".join(out)
 
