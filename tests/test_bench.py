@@ -79,6 +79,19 @@ def test_bench_rejects_bad_settings(capsys):
     assert main(["bench", "--models", "no_such_model", *TINY]) == 2
     assert "no_such_model" in capsys.readouterr().err
     assert main(["bench", "--models", "lgm_pose", "--block", "3", "--drop", "3"]) == 2
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        assert main(["bench", "--models", "lgm_pose", "--device", "cuda", *TINY]) == 2
+        assert "CUDA" in capsys.readouterr().err
+
+
+def test_an_onnx_file_is_timed_as_given(tmp_path):
+    path = _tiny_onnx(tmp_path / "tiny.onnx")
+    out = tmp_path / "rows.json"
+    assert main(["bench", "--models", str(path), *TINY, "--json", str(out)]) == 0
+    (row,) = json.loads(out.read_text())
+    assert row["model"] == "tiny" and row["backend"] == "onnxruntime"
+    assert row["input_size"] == "32x32" and row["params"] > 0 and row["macs"] is None
 
 
 def test_peers_are_timed_in_the_same_run(shared_data, tmp_path):

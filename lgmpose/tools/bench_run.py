@@ -77,7 +77,12 @@ def build_targets(settings: BenchSettings, workdir: Path,
         entries = [e for e in entries if e[2] != "int8"]
     modules: dict[str, tuple[Any, int, int]] = {}
     if any(kind != "onnx" for _, _, kind in entries):
-        from lgmpose.models import create_model
+        try:
+            from lgmpose.models import create_model
+        except ImportError as error:
+            raise LgmposeError(f"timing registered models needs PyTorch ({error}); install "
+                               "'lgmpose[torch]' or pass exported .onnx files to --models"
+                               ) from error
 
         for _, source, kind in entries:
             if kind != "onnx" and source not in modules:
