@@ -51,6 +51,33 @@ class DeconvBNAct(nn.Sequential):
         self.bn = nn.BatchNorm2d(out_channels)
         self.act = make_act(act)
 
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Training: ConvTranspose2d -> BN -> act. Eval, 2x2 kernel: the same function computed
+        as one 1x1 convolution to 4x the channels (BN folded in) -> ``pixel_shuffle(2)``.
+
+        A 2x2 stride-2 deconvolution writes each input pixel's ``W[ci, co, a, b]``-weighted sum
+        to output pixel ``(2i + a, 2j + b)`` and nothing overlaps, so it is exactly a 1x1 conv
+        with weight ``W'[4 co + 2a + b, ci] = W[ci, co, a, b]`` followed by depth-to-space
+        (CRD order, which is ``pixel_shuffle``). That exports as Conv + DepthToSpace, both of
+        which ONNX Runtime runs in int8, where it has no int8 ``ConvTranspose``. Parameters and
+        state-dict keys are those of the ConvTranspose2d + BatchNorm2d.
+        """
+        deconv, bn = self.deconv, self.bn
+        if (self.training or deconv.kernel_size != (2, 2) or deconv.stride != (2, 2)
+                or deconv.groups != 1 or deconv.padding != (0, 0)
+                or deconv.output_padding != (0, 0)):
+            return self.act(bn(deconv(x)))
+        scale = bn.weight * torch.rsqrt(bn.running_var + bn.eps)
+        shift = bn.bias - bn.running_mean * scale
+        if deconv.bias is not None:
+            shift = shift + deconv.bias * scale
+        cin, cout = deconv.weight.shape[:2]
+        weight = (deconv.weight * scale[None, :, None, None]).permute(1, 2, 3, 0)
+        weight = weight.reshape(cout * 4, cin, 1, 1)
+        y = nn.functional.conv2d(x, weight, shift.repeat_interleave(4))
+        # the activation is elementwise, so it goes before the shuffle and fuses into the conv
+        return nn.functional.pixel_shuffle(self.act(y), 2)
+
 
 class InvertedResidual(nn.Module):
     """MobileNetV2 block: 1x1 expand (skipped when t=1), 3x3 depthwise, 1x1 linear projection."""

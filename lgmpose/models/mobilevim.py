@@ -152,7 +152,10 @@ class BetweenPatchMLP(nn.Module):
         self.fc2 = nn.Linear(hidden, num_patches)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.fc2(self.act(self.fc1(x)))
+        # on a 2-D [rows, N] view the Linears export as plain Gemm with the weight on the right,
+        # which ONNX Runtime's int8 graph runs as QGemm without reshapes around it
+        rows = x.reshape(-1, x.shape[-1])
+        return (rows + self.fc2(self.act(self.fc1(rows)))).reshape(x.shape)
 
 
 class LARM(nn.Module):

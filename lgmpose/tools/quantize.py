@@ -150,6 +150,8 @@ def quantize_onnx(fp32_path: str | os.PathLike, output_path: str | os.PathLike,
 
     from lgmpose.utils.atomic import atomic_path
 
+    _register_layout_ops()
+
     if method not in CALIBRATION_METHODS:
         raise LgmposeError(f"unknown calibration method {method!r}; "
                            f"use one of {', '.join(CALIBRATION_METHODS)}")
@@ -193,6 +195,21 @@ def quantize_onnx(fp32_path: str | os.PathLike, output_path: str | os.PathLike,
                 "keep_fp32": list(keep_fp32),
                 "source": origin}})
     return Path(output_path)
+
+
+def _register_layout_ops() -> None:
+    """Quantise ``DepthToSpace``/``SpaceToDepth`` like ``Reshape`` (int8 in, same scale out).
+
+    They only move values, and ONNX Runtime's CPU provider runs them on uint8, but its quantiser
+    does not list them, so each one stayed a float island with a DequantizeLinear before and a
+    QuantizeLinear after (LGM-Pose has five: the three upsamplings and the two LARM folds, plus
+    two unfolds).
+    """
+    from onnxruntime.quantization.operators.direct_q8 import QDQDirect8BitOp
+    from onnxruntime.quantization.registry import QDQRegistry
+
+    for op_type in ("DepthToSpace", "SpaceToDepth"):
+        QDQRegistry.setdefault(op_type, QDQDirect8BitOp)
 
 
 def _copy_metadata(source: Path, target: Path, extra: dict[str, Any]) -> None:
