@@ -146,3 +146,23 @@ def test_int8_cli_without_quantizer(tmp_path, capsys):
                  "--output", str(tmp_path / "q.onnx")])
     assert code == 2
     assert "int8 export is not available yet" in capsys.readouterr().err
+
+
+def test_export_cli_dynamic_batch_from_checkpoint(tmp_path):
+    import onnxruntime as ort
+
+    from lgmpose.cli import main
+    from lgmpose.engine.checkpoint import save_checkpoint
+    from lgmpose.models import create_model
+    from lgmpose.tools.export import onnx_metadata
+
+    ckpt = tmp_path / "m.pt"
+    save_checkpoint(ckpt, create_model("lgm_pose"), meta={"codec": {"name": "dark"}})
+    out = tmp_path / "m.onnx"
+    assert main(["export", "--weights", str(ckpt), "--dynamic-batch", "-o", str(out)]) == 0
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    assert session.get_inputs()[0].shape[1:] == [3, 256, 192]
+    assert not isinstance(session.get_inputs()[0].shape[0], int)
+    heatmaps = session.run(None, {"images": np.zeros((3, 3, 256, 192), np.float32)})[0]
+    assert heatmaps.shape == (3, 17, 64, 48)
+    assert onnx_metadata(out)["codec"] == {"name": "dark"}

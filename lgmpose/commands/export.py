@@ -14,6 +14,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input-size", default=None, help="HEIGHTxWIDTH (default 256x192)")
     parser.add_argument("--num-keypoints", type=int, default=None, help="heatmaps (default 17)")
     parser.add_argument("--batch-size", type=int, default=1, help="static batch size (default 1)")
+    parser.add_argument("--dynamic-batch", action="store_true",
+                        help="leave the batch axis free (what `lgmpose predict` runs fastest: "
+                             "all crops of an image in one call)")
     parser.add_argument("--output", "-o", required=True, help="the .onnx file to write")
     parser.add_argument("--int8", action="store_true", help="also quantise statically to int8")
     parser.add_argument("--calib", help="folder of calibration images/crops for --int8")
@@ -27,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
     if args.int8 and not args.calib:
         raise LgmposeError("--int8 needs --calib DIR (images to calibrate the quantiser on)")
     keypoint_names = None
+    extra_metadata = None
     if args.weights:
         from lgmpose.engine.checkpoint import load_model
 
@@ -34,7 +38,11 @@ def run(args: argparse.Namespace) -> int:
         if args.input_size:
             overrides["input_size"] = list(parse_size(args.input_size))
         model = load_model(args.weights, expected_name=args.model, **overrides)
-        keypoint_names = (getattr(model, "meta", {}) or {}).get("keypoint_names")
+        from lgmpose.inference.export_batched import checkpoint_metadata
+
+        meta = getattr(model, "meta", {}) or {}
+        keypoint_names = meta.get("keypoint_names")
+        extra_metadata = checkpoint_metadata(meta)
     else:
         if not args.model:
             raise LgmposeError("give a MODEL name or --weights CKPT")
@@ -44,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
                              input_size=parse_size(args.input_size or "256x192"))
     output = Path(args.output)
     fp32_path = output.with_name(output.stem + ".fp32.onnx") if args.int8 else output
-    export_onnx(model, fp32_path, keypoint_names=keypoint_names, batch_size=args.batch_size)
+    export_onnx(model, fp32_path, keypoint_names=keypoint_names, batch_size=args.batch_size,
+                extra_metadata=extra_metadata, dynamic_batch=args.dynamic_batch)
     if args.int8:
         try:
             from lgmpose.tools.quantize import quantize_onnx

@@ -33,8 +33,9 @@ __all__ = [
     "save_config",
 ]
 
-# Repository-level `configs/` (present in a source checkout).
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+# The named configs ship inside the package (the repository's top-level `configs` links here), so
+# `lgmpose train coco_256x192` works from a pip install as well as from a checkout.
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 
 # The standard recipe of the lightweight top-down methods (Lite-HRNet, SimpleBaseline), which the
 # files under configs/ cite value by value. Sections whose keys are free-form: `model` (passed to

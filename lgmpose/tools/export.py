@@ -36,8 +36,13 @@ def default_keypoint_names(num_keypoints: int) -> list[str]:
 
 
 def export_onnx(model: Any, output: str | os.PathLike, keypoint_names: Sequence[str] | None = None,
-                batch_size: int = 1, extra_metadata: dict | None = None) -> Path:
-    """Export ``model`` (built by ``create_model``) to a static-shape ONNX file, atomically."""
+                batch_size: int = 1, extra_metadata: dict | None = None,
+                dynamic_batch: bool = False) -> Path:
+    """Export ``model`` (built by ``create_model``) to a static-shape ONNX file, atomically.
+
+    ``dynamic_batch`` leaves the batch axis free (every other axis stays static), so that all
+    crops of an image run in one call of the inference pipeline.
+    """
     import onnx
     import torch
 
@@ -59,6 +64,8 @@ def export_onnx(model: Any, output: str | os.PathLike, keypoint_names: Sequence[
         with torch.no_grad():
             torch.onnx.export(model, (dummy,), str(tmp), input_names=["images"],
                               output_names=["heatmaps"], opset_version=OPSET,
+                              dynamic_axes=({"images": {0: "batch"}, "heatmaps": {0: "batch"}}
+                                            if dynamic_batch else None),
                               do_constant_folding=True, dynamo=False)
         proto = onnx.load(str(tmp))
         metadata = {
