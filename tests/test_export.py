@@ -1,7 +1,6 @@
 """ONNX export: parity with PyTorch for every registered model, metadata, the CLI."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -139,13 +138,22 @@ def test_export_cli(tmp_path, capsys):
     assert "25x19" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(importlib.util.find_spec("lgmpose.tools.quantize") is not None,
-                    reason="int8 export is implemented; covered by its own tests")
-def test_int8_cli_without_quantizer(tmp_path, capsys):
-    code = main(["export", "lgm_pose", "--int8", "--calib", str(tmp_path),
-                 "--output", str(tmp_path / "q.onnx")])
-    assert code == 2
-    assert "int8 export is not available yet" in capsys.readouterr().err
+def test_int8_cli_writes_quantised_model(tmp_path, capsys):
+    import cv2
+
+    calib = tmp_path / "calib"
+    calib.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        cv2.imwrite(str(calib / f"{i}.jpg"), rng.integers(0, 255, (160, 120, 3), dtype=np.uint8))
+    assert main(["export", "lgm_pose", "--int8", "--output", str(tmp_path / "q.onnx")]) == 2
+    assert "--calib" in capsys.readouterr().err
+    assert main(["export", "lgm_pose", "--int8", "--calib", str(calib),
+                 "--output", str(tmp_path / "q.onnx")]) == 0
+    ops = {node.op_type for node in onnx.load(str(tmp_path / "q.onnx")).graph.node}
+    assert "QuantizeLinear" in ops and "DequantizeLinear" in ops
+    assert (tmp_path / "q.fp32.onnx").exists()
+    assert onnx_metadata(tmp_path / "q.onnx")["num_keypoints"] == 17
 
 
 def test_export_cli_dynamic_batch_from_checkpoint(tmp_path):

@@ -55,10 +55,8 @@ def run(args: argparse.Namespace) -> int:
     export_onnx(model, fp32_path, keypoint_names=keypoint_names, batch_size=args.batch_size,
                 extra_metadata=extra_metadata, dynamic_batch=args.dynamic_batch)
     if args.int8:
-        try:
-            from lgmpose.tools.quantize import quantize_onnx
-        except ImportError as error:
-            raise LgmposeError("int8 export is not available yet") from error
+        from lgmpose.tools.quantize import quantize_onnx
+
         quantize_onnx(fp32_path, output, args.calib)
         print(f"wrote {fp32_path} (fp32) and {output} (int8)")
     else:
