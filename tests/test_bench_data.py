@@ -35,3 +35,11 @@ def test_missing_inputs(capsys, tmp_path):
     assert "--ann FILE --images DIR" in capsys.readouterr().err
     assert main(["bench-data", "--ann", str(tmp_path / "a.json"), "--images", str(tmp_path)]) == 2
     assert "a.json" in capsys.readouterr().err
+
+
+def test_shipped_config_with_several_training_sets(shared_data, capsys):
+    # coco_mini_256x192 trains on two annotation files; bench-data loads what training loads.
+    assert main(["bench-data", "coco_mini_256x192", "--data-root", str(shared_data),
+                 "--workers", "0", "--samples", "8", "--batch-size", "4", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["persons"] == 86 + 12 and report["augment"] is True

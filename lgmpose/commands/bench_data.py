@@ -47,7 +47,8 @@ def _dataset_spec(args: argparse.Namespace) -> dict:
             cfg = yaml.safe_load(Path(args.config).read_text()) or {}
     data = dict(cfg.get("data") or {})
     codec = dict(cfg.get("codec") or {})
-    split = dict(data.get(args.split) or {})
+    split = data.get(args.split) or {}
+    split = dict(split) if isinstance(split, dict) else {}  # several sets: built by the engine
     root = Path(args.data_root or data.get("root") or ".")
     spec = {
         "dataset": args.dataset or data.get("dataset", "coco"),
@@ -91,6 +92,14 @@ def build_dataset(spec: dict, train: bool):
     from lgmpose.data.coco import CocoKeypointDataset
     return CocoKeypointDataset(spec["ann_file"], spec["img_dir"], metainfo=spec["metainfo"],
                                input_size=spec["input_size"], codec=codec, train=train, aug=aug)
+
+
+def _has_engine() -> bool:
+    try:
+        import lgmpose.engine.builders  # noqa: F401  (needs torch)
+    except ImportError:
+        return False
+    return True
 
 
 def _fetch(dataset, index: int):
@@ -149,10 +158,29 @@ def _stack(samples):
     return len(samples)
 
 
+def _config_dataset(args: argparse.Namespace, spec: dict, train: bool):
+    """The dataset training builds from the config (several training sets included)."""
+    from lgmpose.engine import builders
+    from lgmpose.engine.config import load_config
+
+    overrides = [f"codec.name={spec['codec']}",
+                 f"data.input_size=[{spec['input_size'][0]},{spec['input_size'][1]}]"]
+    cfg = load_config(args.config, overrides)
+    metainfo = builders.build_metainfo(cfg)
+    codec = builders.build_codec(cfg)
+    if train:
+        return builders.build_train_dataset(cfg, args.data_root, codec, metainfo)
+    return builders.build_val_dataset(cfg, args.data_root, codec, metainfo)
+
+
 def run(args: argparse.Namespace) -> int:
     spec = _dataset_spec(args)
     train = args.split == "train"
-    dataset = build_dataset(spec, train)
+    if args.config and not args.ann and _has_engine():
+        dataset = _config_dataset(args, spec, train)
+        spec["ann_file"] = f"{args.config} data.{args.split}"
+    else:
+        dataset = build_dataset(spec, train)
     from lgmpose.errors import LgmposeError
     if len(dataset) == 0:
         raise LgmposeError(f"annotation file {spec['ann_file']!r} has no person to load")
