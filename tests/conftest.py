@@ -26,3 +26,18 @@ def shared_data() -> Path:
     if root is None:
         pytest.skip("shared data not available (set LGMPOSE_SHARED or place ../shared)")
     return root / "data"
+
+
+@pytest.fixture
+def torch_one_thread():
+    """Run a test with one torch thread.
+
+    Tiny models gain nothing from intra-op threads, and on a busy 2-core machine two spinning
+    OpenMP threads per process slow training down several times.
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
 
 from lgmpose.cli import main
@@ -15,14 +14,7 @@ REPO = Path(__file__).resolve().parents[1]
 NUM_PERSONS = 4
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny models gain nothing from intra-op threads, and on a busy 2-core machine two spinning
-    # OpenMP threads per process slow training down several times.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def _subset(shared_data: Path, out: Path, copies: int = 1) -> Path:

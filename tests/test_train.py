@@ -26,14 +26,7 @@ from synthetic_coco import write_config, write_dataset  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny models gain nothing from intra-op threads, and on a busy 2-core machine two spinning
-    # OpenMP threads per process slow training down several times.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def _epochs(log: Path) -> list[dict]:
