@@ -182,3 +182,24 @@ def test_cuda_request_without_a_cuda_runtime_says_so(spot_model):
         PoseEstimator(spot_model, device="cuda")
     with pytest.raises(LgmposeError, match="unknown"):
         PoseEstimator(spot_model, device="tpu")
+
+
+def test_export_at_another_input_size_decodes_at_that_size():
+    # A checkpoint trained at 256x192 and exported at 384x288 keeps its codec settings, not its
+    # heatmap size: the decoder must follow the exported input (96x72 heatmaps).
+    from lgmpose.inference.model_info import ModelInfo
+
+    meta = {"input_size": [384, 288], "heatmap_stride": 4,
+            "codec": {"name": "msra", "input_size": [256, 192], "heatmap_size": [64, 48]}}
+    info = ModelInfo.from_meta(meta)
+    assert info.codec["heatmap_size"] == [96, 72]
+    from lgmpose.codecs import build_codec
+
+    codec = build_codec(info.codec.get("name", "msra"), input_size=info.input_size,
+                        heatmap_size=info.codec["heatmap_size"])
+    heatmaps = np.zeros((1, 1, 96, 72), np.float32)
+    heatmaps[0, 0, 48, 36] = 1.0
+    keypoints, _ = codec.decode(heatmaps)
+    np.testing.assert_allclose(keypoints[0, 0], [144.0, 192.0], atol=1.0)
+    with pytest.raises(LgmposeError, match="96x72"):
+        build_codec("msra", input_size=(256, 192)).decode(heatmaps)

@@ -233,6 +233,9 @@ class HeatmapCodec:
             raise LgmposeError(f"codec {self.name!r}: heatmaps must be [B, K, h, w], got shape "
                                f"{heatmaps.shape}")
         b, k, h, w = heatmaps.shape
+        if (h, w) != tuple(self.heatmap_size):
+            raise LgmposeError(f"codec {self.name!r}: heatmaps are {h}x{w} but the codec was built "
+                               f"for {self.heatmap_size[0]}x{self.heatmap_size[1]}")
         flat = heatmaps.reshape(b * k, h, w)
         coords, scores = heatmap_maximum(flat)
         if self.refine == "dark":

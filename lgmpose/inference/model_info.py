@@ -34,9 +34,11 @@ class ModelInfo:
         if isinstance(codec, str):
             codec = {"name": codec}
         if isinstance(codec, dict):
-            info.codec = {k: v for k, v in codec.items() if k != "input_size"}
+            # Sizes follow the model's input: a checkpoint exported at another input size keeps
+            # the codec settings of its training but not its sizes.
+            info.codec = {k: v for k, v in codec.items() if k not in ("input_size", "heatmap_size")}
         stride = meta.get("heatmap_stride")
-        if stride and "heatmap_size" not in info.codec:
+        if stride:
             info.codec["heatmap_size"] = [info.input_size[0] // int(stride),
                                           info.input_size[1] // int(stride)]
         dataset = meta.get("dataset") or meta.get("metainfo")
