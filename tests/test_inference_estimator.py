@@ -203,3 +203,12 @@ def test_export_at_another_input_size_decodes_at_that_size():
     np.testing.assert_allclose(keypoints[0, 0], [144.0, 192.0], atol=1.0)
     with pytest.raises(LgmposeError, match="96x72"):
         build_codec("msra", input_size=(256, 192)).decode(heatmaps)
+
+
+def test_person_score_is_the_evaluation_instance_score():
+    from lgmpose.inference.estimator import Person
+
+    person = Person(box=np.array([0, 0, 10, 10.0]), keypoints=np.zeros((4, 2)),
+                    scores=np.array([0.9, 0.7, 0.1, 0.0]), box_score=0.5)
+    assert person.score == pytest.approx(0.5 * (0.9 + 0.7) / 2)
+    assert person.to_coco(1)["score"] == pytest.approx(0.4)

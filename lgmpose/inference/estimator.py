@@ -53,8 +53,12 @@ class Person:
 
     @property
     def score(self) -> float:
-        """Pose confidence: the box score times the mean keypoint score."""
-        return float(self.box_score * float(np.mean(self.scores)))
+        """Pose confidence, the instance score evaluation uses: the box score times the mean of
+        the keypoint scores above 0.2 (so that predict's results.json ranks people as
+        ``lgmpose eval`` does)."""
+        from lgmpose.evaluation.coco import rescore
+
+        return float(rescore(self.scores, self.box_score))
 
     def to_coco(self, image_id: int | str) -> dict:
         kpts = np.concatenate([self.keypoints, self.scores[:, None]], axis=1).astype(np.float64)
