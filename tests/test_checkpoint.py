@@ -76,3 +76,25 @@ def test_export_from_checkpoint(tmp_path):
     assert main(["export", "--weights", str(path), "--output", str(out)]) == 0
     meta = onnx_metadata(out)
     assert meta["input_size"] == [256, 256] and meta["keypoint_names"] == ["a", "b", "c"]
+
+
+def test_export_to_pt_writes_a_release_checkpoint(tmp_path):
+    import torch
+
+    from lgmpose.cli import main
+    from lgmpose.engine.checkpoint import load_checkpoint, load_model, save_checkpoint
+    from lgmpose.models import create_model
+
+    model = create_model("lgm_pose")
+    optimizer = torch.optim.Adam(model.parameters())
+    train_ckpt = tmp_path / "last.pt"
+    save_checkpoint(train_ckpt, model, meta={"dataset": "coco"}, optimizer=optimizer.state_dict(),
+                    epoch=7)
+    release = tmp_path / "release.pt"
+    assert main(["export", "--weights", str(train_ckpt), "-o", str(release)]) == 0
+    data = load_checkpoint(release)
+    assert "optimizer" not in data and data["meta"]["trained_epochs"] == 7
+    restored = load_model(release)
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, restored.state_dict()[key])
+    assert main(["export", "lgm_pose", "-o", str(tmp_path / "x.pt")]) == 2

@@ -17,7 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dynamic-batch", action="store_true",
                         help="leave the batch axis free (what `lgmpose predict` runs fastest: "
                              "all crops of an image in one call)")
-    parser.add_argument("--output", "-o", required=True, help="the .onnx file to write")
+    parser.add_argument("--output", "-o", required=True,
+                        help="the .onnx file to write; a .pt name writes a release checkpoint "
+                             "(weights, config and meta, no optimiser state) of --weights")
     parser.add_argument("--int8", action="store_true", help="also quantise statically to int8")
     parser.add_argument("--calib", help="folder of calibration images/crops for --int8")
 
@@ -51,6 +53,16 @@ def run(args: argparse.Namespace) -> int:
         model = create_model(args.model, num_keypoints=args.num_keypoints or 17,
                              input_size=parse_size(args.input_size or "256x192"))
     output = Path(args.output)
+    if output.suffix == ".pt":
+        # A release checkpoint: weights, model config and meta, without the training state.
+        if not args.weights or args.int8:
+            raise LgmposeError("a .pt output is a release of a training checkpoint: give --weights "
+                               "CKPT, without --int8")
+        from lgmpose.engine.release import release_checkpoint
+
+        release_checkpoint(args.weights, output)
+        print(f"wrote {output} (weights, model config and meta of {args.weights})")
+        return 0
     fp32_path = output.with_name(output.stem + ".fp32.onnx") if args.int8 else output
     export_onnx(model, fp32_path, keypoint_names=keypoint_names, batch_size=args.batch_size,
                 extra_metadata=extra_metadata, dynamic_batch=args.dynamic_batch)

@@ -28,8 +28,11 @@ __all__ = [
     "select_half_body", "normalize_image",
 ]
 
-IMAGENET_MEAN = np.array([123.675, 116.28, 103.53], dtype=np.float32)  # RGB, 0-255 scale
-IMAGENET_STD = np.array([58.395, 57.12, 57.375], dtype=np.float32)
+# The one definition of the input normalisation (RGB, 0-255 scale); exports store these values.
+MEAN_RGB = (123.675, 116.28, 103.53)
+STD_RGB = (58.395, 57.12, 57.375)
+IMAGENET_MEAN = np.array(MEAN_RGB, dtype=np.float32)
+IMAGENET_STD = np.array(STD_RGB, dtype=np.float32)
 
 
 def fix_aspect_ratio(scale: np.ndarray, aspect_ratio: float) -> np.ndarray:

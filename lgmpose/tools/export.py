@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-MEAN = (123.675, 116.28, 103.53)
-STD = (58.395, 57.12, 57.375)
+from lgmpose.data.transforms import MEAN_RGB as MEAN
+from lgmpose.data.transforms import STD_RGB as STD
 HEATMAP_STRIDE = 4
 OPSET = 17
 

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from lgmpose.errors import LgmposeError
+from lgmpose.inference.detectors import litert_available
 from lgmpose.tools.bench import BenchTarget
 
 
@@ -35,14 +36,6 @@ PEERS = (
     PeerSpec("blazepose_full", "blazepose_landmark_full.tflite",
              "BlazePose GHUM full landmark model (person ROI in, 33 landmarks out)"),
 )
-
-
-def litert_available() -> bool:
-    try:
-        import ai_edge_litert.interpreter  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def find_peers(directory: str | os.PathLike) -> list[tuple[PeerSpec, Path]]:
