@@ -92,3 +92,17 @@ def test_codecs_and_transforms_do_not_import_torch():
             "import lgmpose.commands.codec_check, lgmpose.commands.bench_data\n"
             "import lgmpose.data.coco, lgmpose.data.mpii, lgmpose.data.pipeline\n")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_flip_test_of_an_exact_mirror_gives_the_heatmaps_back():
+    rng = np.random.default_rng(1)
+    heatmaps = rng.random((2, 17, 64, 48)).astype(np.float32)
+    flip_indices = load_metainfo("coco").flip_indices
+    mirror = flip_heatmaps(heatmaps, flip_indices, shift=False)
+    for name in ("msra", "dark", "udp"):
+        codec = build_codec(name, input_size=(256, 192))
+        np.testing.assert_allclose(codec.flip_test(heatmaps, mirror, flip_indices, shift=False),
+                                   heatmaps, atol=1e-6)
+    shifted = build_codec("msra", input_size=(256, 192)).flip_test(heatmaps, mirror, flip_indices)
+    np.testing.assert_allclose(shifted[..., 1:], (heatmaps[..., 1:] + heatmaps[..., :-1]) / 2,
+                               atol=1e-6)

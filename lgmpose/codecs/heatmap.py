@@ -250,6 +250,15 @@ class HeatmapCodec:
         """Heatmaps of the flipped crop back in the original crop's frame (see :func:`flip_heatmaps`)."""
         return flip_heatmaps(heatmaps, flip_indices, shift=self.flip_shift)
 
+    def flip_test(self, heatmaps, flipped_heatmaps, flip_indices: Sequence[int],
+                  shift: bool = True) -> np.ndarray:
+        """Flip test: the mean of the crop's heatmaps and those of its mirror, flipped back.
+
+        ``shift=False`` turns off the one-pixel correction even where the codec uses it.
+        """
+        back = flip_heatmaps(flipped_heatmaps, flip_indices, shift=shift and self.flip_shift)
+        return (np.asarray(heatmaps, dtype=np.float32) + back) * 0.5
+
 
 class MSRAHeatmap(HeatmapCodec):
     """SimpleBaseline/HRNet: Gaussian at the rounded heatmap position; argmax + quarter offset."""

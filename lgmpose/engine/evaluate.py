@@ -30,9 +30,7 @@ def _heatmaps(model: nn.Module, images: torch.Tensor, flip_indices: Sequence[int
         if flip_indices is None:
             return out
         flipped = model(torch.flip(images, dims=[3])).float().cpu().numpy()
-    back = codec.flip_heatmaps(flipped, flip_indices) if shift else \
-        np.ascontiguousarray(flipped[:, np.asarray(flip_indices)][..., ::-1])
-    return (out + back) * 0.5
+    return codec.flip_test(out, flipped, flip_indices, shift=shift)
 
 
 @torch.no_grad()

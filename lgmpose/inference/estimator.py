@@ -203,8 +203,7 @@ class PoseEstimator:
         if self.flip_test:
             heatmaps = self.model(np.concatenate([x, x[..., ::-1]]))
             n = len(boxes)
-            flipped = self.codec.flip_heatmaps(heatmaps[n:], self.metainfo.flip_indices)
-            heatmaps = (heatmaps[:n] + flipped) * 0.5
+            heatmaps = self.codec.flip_test(heatmaps[:n], heatmaps[n:], self.metainfo.flip_indices)
         else:
             heatmaps = self.model(x)
         kpts, scores = self.codec.decode(heatmaps)
