@@ -123,8 +123,12 @@ def hog_available() -> bool:
 
 
 def build_detector(spec: "str | os.PathLike | PersonDetector | None" = "auto",
-                   score_thr: float | None = None, threads: int | None = None) -> PersonDetector:
-    """A detector from a name, a model file, or an object that already is one."""
+                   score_thr: float | None = None, threads: int | None = None,
+                   device: str = "cpu") -> PersonDetector:
+    """A detector from a name, a model file, or an object that already is one.
+
+    ``device`` applies to ONNX detectors (the others run on the CPU).
+    """
     if spec is None:
         spec = "auto"
     if callable(spec) and not isinstance(spec, (str, os.PathLike)):
@@ -151,7 +155,7 @@ def build_detector(spec: "str | os.PathLike | PersonDetector | None" = "auto",
     if path.suffix.lower() == ".onnx":
         from lgmpose.inference.yolo import YoloOnnxDetector
 
-        return YoloOnnxDetector(path, threads=threads, **kwargs)
+        return YoloOnnxDetector(path, threads=threads, device=device, **kwargs)
     if path.suffix.lower() == ".tflite":
         from lgmpose.inference.blazepose import BlazePoseDetector
 

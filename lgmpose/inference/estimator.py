@@ -164,7 +164,7 @@ class PoseEstimator:
     def detector(self) -> PersonDetector:
         if self._detector is None:
             self._detector = build_detector(self._detector_spec, self._det_score_thr,
-                                            self._threads)
+                                            self._threads, device=self.device)
         return self._detector
 
     def detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
