@@ -21,7 +21,7 @@ class TorchPoseModel:
         except ImportError:
             raise LgmposeError("backend 'torch' needs PyTorch (pip install 'lgmpose[torch]'); "
                                "or use backend='onnxruntime' with an .onnx model") from None
-        from lgmpose.engine.checkpoint import load_checkpoint, load_model
+        from lgmpose.engine.checkpoint import load_model
 
         self.path = Path(path)
         if not self.path.is_file():
@@ -31,15 +31,15 @@ class TorchPoseModel:
         if threads:
             torch.set_num_threads(int(threads))
         try:
-            checkpoint = load_checkpoint(self.path)
             self.model = load_model(self.path, map_location="cpu")
         except LgmposeError:
             raise
         except Exception as error:  # pickle/zip errors of a file that is no checkpoint
             raise LgmposeError(f"pose model '{self.path}': not an lgmpose checkpoint "
                                f"({type(error).__name__}: {str(error)[:150]})") from None
-        self.meta = dict(checkpoint.get("meta") or {})
-        config = dict(checkpoint.get("model_config") or getattr(self.model, "model_config", {}))
+        # load_model attaches the checkpoint's meta and config: the file is read once.
+        self.meta = dict(self.model.meta or {})
+        config = dict(self.model.model_config)
         self.meta.setdefault("input_size", config.get("input_size"))
         self.device = torch.device(device)
         self.model = self.model.to(self.device).eval()
