@@ -128,7 +128,7 @@ def test_corrupt_image_is_reported_once_and_skipped(tmp_path, capsys):
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
     data = write_dataset(tmp_path / "data")
     cfg = load_config(write_config(tmp_path / "cfg.yaml", data, epochs=3, val_interval=0))
-    real = train_module.keypoint_mse_loss
+    real = train_module.build_loss("mse")
     calls = {"n": 0}
 
     def poisoned(*args):
@@ -136,7 +136,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch
         loss = real(*args)
         return loss * float("nan") if calls["n"] > 4 else loss   # NaN in epoch 2
 
-    monkeypatch.setattr(train_module, "keypoint_mse_loss", poisoned)
+    monkeypatch.setattr(train_module, "build_loss", lambda spec: poisoned)
     with pytest.raises(LgmposeError, match=r"loss became nan at epoch 2.*last\.pt"):
         train(cfg, tmp_path / "run", progress=False)
     state = load_checkpoint(tmp_path / "run" / "last.pt")

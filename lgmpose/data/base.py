@@ -11,7 +11,8 @@ from lgmpose.data.pipeline import TopDownPipeline
 __all__ = ["TopDownDataset"]
 
 AUG_KEYS = ("flip_prob", "half_body_prob", "half_body_min_joints", "scale_factor", "rot_factor",
-            "rot_prob", "shift_factor", "shift_prob")
+            "rot_prob", "shift_factor", "shift_prob", "color_prob", "color_strength",
+            "occlusion_prob", "occlusion_max_area")
 
 
 class TopDownDataset:

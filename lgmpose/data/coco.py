@@ -8,6 +8,7 @@ can instead use a detection file (``[{"image_id", "category_id", "bbox", "score"
 """
 from __future__ import annotations
 
+import gzip
 import json
 import os
 from pathlib import Path
@@ -22,13 +23,15 @@ __all__ = ["CocoKeypointDataset", "load_coco_json"]
 
 
 def load_coco_json(path) -> dict:
+    """A COCO json file (``.json`` or gzip-compressed ``.json.gz``) as a dict."""
     path = os.fspath(path)
+    opener = gzip.open if path.endswith(".gz") else open
     try:
-        with open(path) as handle:
+        with opener(path, "rt") as handle:
             data = json.load(handle)
     except OSError as error:
         raise LgmposeError(f"cannot read annotation file {path!r}: {error.strerror or error}") from None
-    except ValueError as error:
+    except (ValueError, EOFError, gzip.BadGzipFile) as error:
         raise LgmposeError(f"annotation file {path!r}: not valid json ({error})") from None
     if not isinstance(data, dict) or "images" not in data or "annotations" not in data:
         raise LgmposeError(f"annotation file {path!r}: not COCO json (needs 'images' and 'annotations')")

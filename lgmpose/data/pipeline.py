@@ -19,7 +19,9 @@ class TopDownPipeline:
 
     Augmentation (``train=True``), with the keys of a config's ``data.aug`` section: ``flip_prob``,
     ``half_body_prob``, ``half_body_min_joints`` (more visible joints than this are needed),
-    ``scale_factor``, ``rot_factor``, ``rot_prob``, ``shift_factor``, ``shift_prob``.
+    ``scale_factor``, ``rot_factor``, ``rot_prob``, ``shift_factor``, ``shift_prob``,
+    ``color_prob``, ``color_strength`` (brightness/contrast/saturation), ``occlusion_prob``,
+    ``occlusion_max_area`` (a noise rectangle over part of the crop); the last two default to off.
     ``use_joint_weights`` multiplies the target weights by the metainfo's joint weights.
     """
 
@@ -28,6 +30,8 @@ class TopDownPipeline:
                  half_body_prob: float = 0.3, half_body_min_joints: int = 8,
                  scale_factor: float = 0.35, rot_factor: float = 45.0, rot_prob: float = 0.6,
                  shift_factor: float = 0.0, shift_prob: float = 0.3,
+                 color_prob: float = 0.0, color_strength: float = 0.3,
+                 occlusion_prob: float = 0.0, occlusion_max_area: float = 0.15,
                  use_joint_weights: bool = False, udp: bool | None = None):
         self.input_size = (int(input_size[0]), int(input_size[1]))
         self.codec = None if codec is None else build_codec(codec, input_size=self.input_size) \
@@ -38,6 +42,8 @@ class TopDownPipeline:
         self.half_body_min_joints = half_body_min_joints
         self.scale_factor, self.rot_factor, self.rot_prob = scale_factor, rot_factor, rot_prob
         self.shift_factor, self.shift_prob = shift_factor, shift_prob
+        self.color_prob, self.color_strength = color_prob, color_strength
+        self.occlusion_prob, self.occlusion_max_area = occlusion_prob, occlusion_max_area
         self.use_joint_weights = use_joint_weights
         self.udp = bool(self.codec.udp) if udp is None and self.codec is not None else bool(udp)
         self.aspect_ratio = self.input_size[1] / self.input_size[0]
@@ -70,6 +76,9 @@ class TopDownPipeline:
         if flip:
             matrix = T.flip_matrix(matrix, self.input_size[1])
         crop = T.warp_affine(image, matrix, self.input_size)
+        if self.train:
+            crop = T.random_color(crop, rng, self.color_strength, self.color_prob)
+            crop = T.random_occlusion(crop, rng, self.occlusion_prob, self.occlusion_max_area)
         crop_keypoints = T.transform_points(keypoints, matrix)
         if flip:
             index = np.asarray(self.metainfo.flip_indices)

@@ -74,6 +74,9 @@ DEFAULTS: dict[str, Any] = {
         "warmup_ratio": 1.0e-3,
         "lr_steps": [170, 200],
         "lr_gamma": 0.1,
+        "lr_policy": "step",        # step (lr_steps, lr_gamma) | cosine (to min_lr_ratio x lr)
+        "min_lr_ratio": 0.0,
+        "loss": "mse",              # mse | fg_mse | softmax_ce (see lgmpose.engine.losses)
         "val_interval": 10,
         "seed": 0,
         "amp": True,

@@ -30,17 +30,11 @@ from lgmpose.engine.data import SKIPPED, EpochSampler, SkippingDataset, collate
 from lgmpose.engine.distributed import (DistInfo, all_reduce_mean, barrier, broadcast_object,
                                         cleanup, init_distributed, sync_buffers)
 from lgmpose.engine.logger import RunLogger
+from lgmpose.engine.losses import build_loss
 from lgmpose.engine.schedule import build_scheduler
 from lgmpose.errors import LgmposeError
 
-__all__ = ["keypoint_mse_loss", "train"]
-
-
-def keypoint_mse_loss(heatmaps: torch.Tensor, target: torch.Tensor,
-                      target_weight: torch.Tensor) -> torch.Tensor:
-    """Mean squared heatmap error, each keypoint weighted by its target weight (0 = unlabelled)."""
-    weight = target_weight.to(heatmaps.dtype)[:, :, None, None]
-    return ((heatmaps.float() - target.float()) ** 2 * weight).mean()
+__all__ = ["train"]
 
 
 # -- RNG state (kept to plain types so that checkpoints load with weights_only=True) ----------
@@ -92,7 +86,8 @@ class _Run:
         self.seed = int(tcfg["seed"])
         self.cuda = info.device.type == "cuda"
         self.amp = bool(tcfg["amp"]) and self.cuda
-        self.channels_last = bool(tcfg["channels_last"]) and self.cuda
+        # channels_last also pays on the CPU: ~85 instead of ~62 samples/s for lgm_pose
+        self.channels_last = bool(tcfg["channels_last"])
         self.log = RunLogger(work_dir, enabled=info.is_main, tensorboard=bool(tcfg["tensorboard"]))
         self.reported_files: set[str] = set()
         self.epoch = 0           # next epoch to run (0-based)
@@ -111,8 +106,15 @@ class _Run:
             raise LgmposeError("the training set has no person with labelled keypoints")
         self.dataset = SkippingDataset(builders.sample_getter(base), len(base), self.seed)
         self.num_samples = len(base)
+        sources = cfg["data"]["train"]
+        sources = sources if isinstance(sources, list) else [sources]
+        weights = [float(s.get("weight", 1.0)) for s in sources]
+        sizes = [len(p) for p in getattr(base, "parts", [base])]
         self.sampler = EpochSampler(len(base), shuffle=True, seed=self.seed, rank=info.rank,
-                                    world_size=info.world_size)
+                                    world_size=info.world_size, source_sizes=sizes,
+                                    source_weights=weights)
+        if self.sampler.weighted:
+            self.num_samples = len(self.sampler.inner)
         workers = int(cfg["data"]["workers"])
         self.batch_size = int(cfg["train"]["batch_size"])
         self.loader = DataLoader(
@@ -139,7 +141,18 @@ class _Run:
             raise LgmposeError(f"train.optimizer {tcfg['optimizer']!r}: choose adam or adamw")
         self.scheduler = build_scheduler(self.optimizer, self.iters_per_epoch,
                                          int(tcfg["warmup_iters"]), float(tcfg["warmup_ratio"]),
-                                         tcfg["lr_steps"], float(tcfg["lr_gamma"]))
+                                         tcfg["lr_steps"], float(tcfg["lr_gamma"]),
+                                         policy=str(tcfg.get("lr_policy", "step")),
+                                         total_iters=self.iters_per_epoch * int(tcfg["epochs"]),
+                                         min_ratio=float(tcfg.get("min_lr_ratio", 0.0)))
+        self.loss_fn = build_loss(tcfg.get("loss", "mse"))
+        loss_name = tcfg.get("loss", "mse")
+        loss_name = loss_name if isinstance(loss_name, str) else loss_name.get("name")
+        norm = model.model_config.get("heatmap_norm", "none")
+        if (loss_name == "softmax_ce") != (norm == "softmax"):
+            raise LgmposeError(f"train.loss {loss_name!r} and model.heatmap_norm {norm!r} do not "
+                               "go together: softmax_ce needs heatmap_norm: softmax, and a "
+                               "softmax model needs softmax_ce")
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
 
     def wrap_ddp(self) -> None:
@@ -235,7 +248,7 @@ class _Run:
             weight = batch["target_weight"].to(self.info.device, non_blocking=True)
             with torch.autocast("cuda", dtype=torch.float16, enabled=self.amp):
                 heatmaps = self.ddp(images)
-            loss = keypoint_mse_loss(heatmaps, target, weight)
+            loss = self.loss_fn(heatmaps, target, weight)
             mean_loss = float(all_reduce_mean(loss.detach()).item())
             if not math.isfinite(mean_loss):
                 raise LgmposeError(

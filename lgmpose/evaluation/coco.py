@@ -28,6 +28,13 @@ def _load_coco(ann_file):
         raise LgmposeError(f"annotation file {str(ann_file)!r} does not exist")
     with contextlib.redirect_stdout(io.StringIO()):
         try:
+            if str(ann_file).endswith(".gz"):  # pycocotools reads plain json files only
+                from lgmpose.data.coco import load_coco_json
+
+                coco = COCO()
+                coco.dataset = load_coco_json(ann_file)
+                coco.createIndex()
+                return coco
             return COCO(str(ann_file))
         except (ValueError, KeyError, TypeError) as error:
             raise LgmposeError(f"annotation file {str(ann_file)!r}: not COCO json ({error})") from None

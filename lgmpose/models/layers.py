@@ -113,3 +113,35 @@ def interleave(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """
     n, c, h, w = a.shape
     return torch.stack((a, b), dim=2).reshape(n, 2 * c, h, w)
+
+
+class SpatialSoftmax(nn.Module):
+    """Turns per-keypoint logit maps into heatmaps: a softmax over each map's pixels, scaled so
+    that a map equal to the normalised Gaussian target peaks at 1 like an MSRA target.
+
+    Training mode returns the raw logits (the cross-entropy loss takes ``log_softmax`` of them,
+    which stays finite where a softmax would underflow); eval mode (and so every export) returns
+    ``peak_scale * softmax``. ``peak_scale`` is the sum of an unnormalised sigma-``s`` Gaussian,
+    ``2 pi s^2``, so the decoded keypoint score is about 1 for a confident, target-shaped peak and
+    falls as the prediction spreads out.
+    """
+
+    def __init__(self, sigma: float = 2.0) -> None:
+        super().__init__()
+        self.peak_scale = 2.0 * 3.141592653589793 * float(sigma) ** 2
+
+    def forward(self, logits: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            return logits
+        b, k, h, w = logits.shape
+        probs = torch.softmax(logits.reshape(b, k, h * w), dim=-1)
+        return (probs * self.peak_scale).reshape(b, k, h, w)
+
+
+def build_heatmap_norm(name: str | None, sigma: float = 2.0) -> nn.Module:
+    """``"none"`` (the heatmaps are the head's output) or ``"softmax"`` (:class:`SpatialSoftmax`)."""
+    if name in (None, "none"):
+        return nn.Identity()
+    if name == "softmax":
+        return SpatialSoftmax(sigma)
+    raise ValueError(f"unknown heatmap_norm {name!r}; choose 'none' or 'softmax'")

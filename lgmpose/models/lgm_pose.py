@@ -12,7 +12,8 @@ is ``channels=(24, 48, 64, 80), mv2_blocks=(2, 0, 0, 0), vim_dims=(0, 64, 80, 96
 vim_depths=(0, 2, 4, 3), vim_conv="full", decoder_channels=(64, 48, 32), deconv_kernel=4``.
 
 Every width, depth and switch is a constructor argument, so a variant is a config value:
-``create_model("lgm_pose", mixer="transformer")``.
+``create_model("lgm_pose", mixer="transformer")``. ``heatmap_norm="softmax"`` ends the head with
+a spatial softmax (see :class:`lgmpose.models.layers.SpatialSoftmax`), for the cross-entropy loss.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from lgmpose.models.layers import ConvBNAct, DeconvBNAct, InvertedResidual
+from lgmpose.models.layers import ConvBNAct, DeconvBNAct, InvertedResidual, build_heatmap_norm
 from lgmpose.models.mobilevim import MobileViM
 from lgmpose.models.sfusion import build_fusion
 
@@ -45,7 +46,7 @@ class LGMPose(nn.Module):
                  decoder_channels: Sequence[int] = (96, 48, 24),
                  deconv_kernel: int = 2,
                  mixer: str = "larm", fusion: str = "sfusion", mlp_ratio: int = 2,
-                 act: str = "relu") -> None:
+                 act: str = "relu", heatmap_norm: str = "none") -> None:
         super().__init__()
         h, w = int(input_size[0]), int(input_size[1])
         if h % 32 or w % 32:
@@ -81,6 +82,7 @@ class LGMPose(nn.Module):
         self.ups = nn.ModuleList(ups)
         self.fusions = nn.ModuleList(fusions)
         self.head = nn.Conv2d(in_ch, num_keypoints, 1)
+        self.heatmap_norm = build_heatmap_norm(heatmap_norm)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = self.stem(images)
@@ -90,4 +92,4 @@ class LGMPose(nn.Module):
             skips.append(x)
         for j, (up, fuse) in enumerate(zip(self.ups, self.fusions)):
             x = fuse(up(x), skips[len(skips) - 2 - j])
-        return self.head(x)
+        return self.heatmap_norm(self.head(x))

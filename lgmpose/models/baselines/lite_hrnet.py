@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lgmpose.models.layers import ConvBNAct, channel_shuffle
+from lgmpose.models.layers import ConvBNAct, build_heatmap_norm, channel_shuffle
 
 
 def lite_hrnet_spec(depth: int) -> dict:
@@ -164,7 +164,8 @@ class LiteHRNetPose(nn.Module):
     def __init__(self, num_keypoints: int = 17,
                  num_modules: Sequence[int] = (2, 4, 2),
                  widths: Sequence[int] = (40, 80, 160, 320),
-                 num_blocks: int = 2, reduce_ratio: int = 8, stem_channels: int = 32) -> None:
+                 num_blocks: int = 2, reduce_ratio: int = 8, stem_channels: int = 32,
+                 heatmap_norm: str = "none") -> None:
         super().__init__()
         self.stem = Stem(3, stem_channels)
         self.transitions = nn.ModuleList()
@@ -178,6 +179,7 @@ class LiteHRNetPose(nn.Module):
             previous = current
         self.head = IterativeHead(previous)
         self.final = nn.Conv2d(widths[0], num_keypoints, 1)
+        self.heatmap_norm = build_heatmap_norm(heatmap_norm)
 
     @staticmethod
     def _transition(previous: list[int], current: list[int]) -> nn.ModuleList:
@@ -199,4 +201,4 @@ class LiteHRNetPose(nn.Module):
             xs = [layer(xs[min(i, len(xs) - 1)]) for i, layer in enumerate(transition)]
             for module in stage:
                 xs = module(xs)
-        return self.final(self.head(xs))
+        return self.heatmap_norm(self.final(self.head(xs)))

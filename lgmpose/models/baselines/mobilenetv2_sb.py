@@ -11,7 +11,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from lgmpose.models.layers import ConvBNAct, DeconvBNAct, InvertedResidual, make_divisible
+from lgmpose.models.layers import (ConvBNAct, DeconvBNAct, InvertedResidual, build_heatmap_norm,
+                                   make_divisible)
 
 # (expand ratio t, output channels c, repeats n, first stride s), from the MobileNetV2 paper.
 MOBILENETV2_SETTINGS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2),
@@ -20,7 +21,8 @@ MOBILENETV2_SETTINGS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 
 
 class MobileNetV2SimpleBaseline(nn.Module):
     def __init__(self, num_keypoints: int = 17, width: float = 1.0,
-                 deconv_channels: Sequence[int] = (256, 256, 256)) -> None:
+                 deconv_channels: Sequence[int] = (256, 256, 256),
+                 heatmap_norm: str = "none") -> None:
         super().__init__()
         in_ch = make_divisible(32 * width)
         layers: list[nn.Module] = [ConvBNAct(3, in_ch, 3, 2, act="relu6")]
@@ -39,6 +41,7 @@ class MobileNetV2SimpleBaseline(nn.Module):
             in_ch = ch
         self.deconvs = nn.Sequential(*ups)
         self.final = nn.Conv2d(in_ch, num_keypoints, 1)
+        self.heatmap_norm = build_heatmap_norm(heatmap_norm)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.final(self.deconvs(self.backbone(images)))
+        return self.heatmap_norm(self.final(self.deconvs(self.backbone(images))))
