@@ -3,11 +3,15 @@
 The config's ``data`` section (see configs/coco_256x192.yaml)::
 
     data:
-      dataset: coco | mpii          # the dataset class (coco also covers custom COCO-format sets)
+      dataset: coco | mpii | lsp    # the default dataset class of a source (coco also covers
+                                    # custom COCO-format sets)
       metainfo: coco                # a built-in name or a metainfo YAML path
       root: data/coco               # relative paths below are joined to it
       train: {ann_file: ..., img_dir: ...}    # or a list of such sources (concatenated)
+      #   a source may name its own kind: {dataset: lsp, mat_file: lspet/joints.mat,
+      #   img_dir: lspet/images, split: train}   (see lgmpose.engine.sources)
       val: {ann_file: ..., img_dir: ..., gt_file: ...}   # gt_file: MPII .mat for PCKh
+      #   or an lsp source (metric: PCK@0.2 of the torso size, key ``PCK``)
       boxes: gt                     # or a detection json for COCO val
       det_score_thr: 0.0
       input_size: [H, W]
@@ -22,6 +26,10 @@ from typing import Any
 
 import numpy as np
 
+from lgmpose.engine.sources import make_dataset as _make
+from lgmpose.engine.sources import resolve as _path
+from lgmpose.engine.sources import root_dir as _root
+from lgmpose.engine.sources import source_file, source_kind, sources, val_kind
 from lgmpose.errors import LgmposeError
 
 __all__ = [
@@ -29,8 +37,6 @@ __all__ = [
     "build_train_dataset", "build_val_dataset", "checkpoint_meta", "main_metric", "sample_getter",
     "score",
 ]
-
-_DATASETS = ("coco", "mpii")
 
 
 def build_metainfo(cfg: Mapping[str, Any]):
@@ -59,53 +65,6 @@ def build_model(cfg: Mapping[str, Any], metainfo):
                         input_size=tuple(cfg["data"]["input_size"]), **spec)
 
 
-def _root(cfg: Mapping[str, Any], data_root: str | None) -> Path:
-    return Path(data_root if data_root else cfg["data"]["root"])
-
-
-def _path(root: Path, value: str | None) -> Path | None:
-    if value in (None, ""):
-        return None
-    path = Path(value)
-    return path if path.is_absolute() else root / path
-
-
-def _sources(spec: Any, what: str) -> list[dict[str, Any]]:
-    sources = spec if isinstance(spec, list) else [spec]
-    if not sources or not all(isinstance(s, Mapping) and s.get("ann_file") for s in sources):
-        raise LgmposeError(f"config data.{what}: expected {{ann_file, img_dir}} or a list of them, "
-                           f"got {spec!r}")
-    return [dict(s) for s in sources]
-
-
-def _dataset_kind(cfg: Mapping[str, Any]) -> str:
-    kind = str(cfg["data"]["dataset"]).lower()
-    if kind not in _DATASETS:
-        raise LgmposeError(f"config data.dataset {kind!r}: choose one of {', '.join(_DATASETS)}")
-    return kind
-
-
-def _make(cfg: Mapping[str, Any], source: Mapping[str, Any], root: Path, codec, metainfo,
-          train: bool, boxes: str = "gt"):
-    data = cfg["data"]
-    ann = _path(root, source["ann_file"])
-    img_dir = _path(root, source.get("img_dir", "")) or root
-    if ann is None or not ann.is_file():
-        raise LgmposeError(f"annotation file '{ann}' does not exist (data root '{root}'; set "
-                           "--data-root or data.root)")
-    common = dict(metainfo=metainfo, input_size=tuple(data["input_size"]), codec=codec,
-                  train=train, aug=dict(data.get("aug") or {}) if train else None,
-                  seed=int(cfg["train"]["seed"]))
-    if _dataset_kind(cfg) == "mpii":
-        from lgmpose.data.mpii import MpiiDataset
-
-        return MpiiDataset(ann, img_dir, split=source.get("split"), **common)
-    from lgmpose.data.coco import CocoKeypointDataset
-
-    return CocoKeypointDataset(ann, img_dir, boxes=boxes,
-                               det_score_thr=float(data.get("det_score_thr", 0.0)), **common)
-
-
 class ConcatSamples:
     """Several top-down datasets seen as one (``get_sample(index, rng)`` and ``len``)."""
 
@@ -129,7 +88,7 @@ class ConcatSamples:
 def build_train_dataset(cfg: Mapping[str, Any], data_root: str | None, codec, metainfo):
     root = _root(cfg, data_root)
     parts = [_make(cfg, s, root, codec, metainfo, train=True)
-             for s in _sources(cfg["data"]["train"], "train")]
+             for s in sources(cfg, "train")]
     return parts[0] if len(parts) == 1 else ConcatSamples(parts)
 
 
@@ -152,24 +111,25 @@ def resolve_boxes(cfg: Mapping[str, Any], data_root: str | None, boxes: str | No
 
 def build_val_dataset(cfg: Mapping[str, Any], data_root: str | None, codec, metainfo,
                       boxes: str | None = None):
-    sources = _sources(cfg["data"]["val"], "val")
-    if len(sources) != 1:
+    val = sources(cfg, "val")
+    if len(val) != 1:
         raise LgmposeError("config data.val: exactly one validation set is supported")
     resolved = resolve_boxes(cfg, data_root, boxes)
-    if resolved != "gt" and _dataset_kind(cfg) == "mpii":
-        raise LgmposeError("MPII is evaluated on its ground-truth person boxes; --boxes applies "
-                           "to COCO only")
-    return _make(cfg, sources[0], _root(cfg, data_root), codec, metainfo, train=False,
+    kind = source_kind(cfg, val[0])
+    if resolved != "gt" and kind != "coco":
+        raise LgmposeError(f"{'MPII' if kind == 'mpii' else 'LSP'} is evaluated on its "
+                           "ground-truth person boxes; --boxes applies to COCO only")
+    return _make(cfg, val[0], _root(cfg, data_root), codec, metainfo, train=False,
                  boxes=resolved)
 
 
 def main_metric(cfg: Mapping[str, Any]) -> str:
-    return "PCKh" if _dataset_kind(cfg) == "mpii" else "AP"
+    return {"mpii": "PCKh", "lsp": "PCK"}.get(val_kind(cfg), "AP")
 
 
 def boxes_label(cfg: Mapping[str, Any], boxes: str | None = None) -> str:
     """What every log line and result says about the person boxes."""
-    if _dataset_kind(cfg) == "mpii":
+    if val_kind(cfg) != "coco":
         return "GT boxes"
     boxes = boxes or cfg["data"].get("boxes") or "gt"
     return "GT boxes" if boxes == "gt" else f"detected boxes {Path(boxes).name}"
@@ -178,10 +138,18 @@ def boxes_label(cfg: Mapping[str, Any], boxes: str | None = None) -> str:
 def score(cfg: Mapping[str, Any], dataset, results: list[dict[str, Any]], metainfo,
           data_root: str | None, boxes: str | None) -> dict[str, Any]:
     """Metrics of per-crop predictions (from :func:`lgmpose.engine.evaluate.predict`)."""
-    if _dataset_kind(cfg) == "mpii":
+    kind = val_kind(cfg)
+    if kind == "lsp":
+        from lgmpose.data.lsp import lsp_pck
+
+        if not results:
+            raise LgmposeError("the validation set has no person to evaluate")
+        records = [dataset.records[r["index"]] for r in results]
+        return lsp_pck(np.stack([r["keypoints"] for r in results]), records)
+    if kind == "mpii":
         from lgmpose.evaluation.mpii import mpii_pckh
 
-        source = _sources(cfg["data"]["val"], "val")[0]
+        source = sources(cfg, "val")[0]
         gt_file = _path(_root(cfg, data_root), source.get("gt_file"))
         if gt_file is None or not gt_file.is_file():
             raise LgmposeError(f"MPII ground truth '{gt_file}' does not exist (data.val.gt_file)")
@@ -205,7 +173,7 @@ def checkpoint_meta(cfg: Mapping[str, Any], metainfo, codec) -> dict[str, Any]:
     """What an inference user needs besides the weights (plain types only)."""
     from lgmpose.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 
-    sources = _sources(cfg["data"]["train"], "train")
+    train = sources(cfg, "train")
     return {
         "dataset": metainfo.name,
         "keypoint_names": list(metainfo.keypoint_names),
@@ -215,6 +183,6 @@ def checkpoint_meta(cfg: Mapping[str, Any], metainfo, codec) -> dict[str, Any]:
         "input_size": list(cfg["data"]["input_size"]),
         "mean": [float(v) for v in IMAGENET_MEAN],
         "std": [float(v) for v in IMAGENET_STD],
-        "train_sources": [str(s["ann_file"]) for s in sources],
+        "train_sources": [source_file(s, source_kind(cfg, s)) for s in train],
         "config_file": cfg.get("meta", {}).get("config_file"),
     }

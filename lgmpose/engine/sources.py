@@ -1,0 +1,114 @@
+"""The dataset sources of a config (``data.train``, ``data.val``): their kind and their dataset.
+
+A source is a mapping; its kind is its own ``dataset`` key, else the config's ``data.dataset``:
+
+* ``coco`` / ``mpii``: ``{ann_file, img_dir, split (mpii)}``;
+* ``lsp`` (LSP or LSPET ``joints.mat``, as COCO-17): ``{dataset: lsp, mat_file, img_dir, split}``
+  with ``split`` None / ``all``, ``train`` or ``val`` (image numbers divisible by 20).
+
+``data.train`` may list sources of different kinds (e.g. COCO plus LSPET); they must share the
+keypoint set of ``data.metainfo``.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from lgmpose.errors import LgmposeError
+
+__all__ = ["DATASETS", "dataset_kind", "make_dataset", "resolve", "root_dir", "source_file",
+           "source_kind", "sources", "val_kind"]
+
+DATASETS = ("coco", "mpii", "lsp")
+_FILE_KEY = {"coco": "ann_file", "mpii": "ann_file", "lsp": "mat_file"}
+
+
+def root_dir(cfg: Mapping[str, Any], data_root: str | None) -> Path:
+    return Path(data_root if data_root else cfg["data"]["root"])
+
+
+def resolve(root: Path, value: str | None) -> Path | None:
+    """``value`` joined to the data root; an absolute path, or one written ``./...``, is taken as it
+    is (the latter relative to the working directory: e.g. label files kept in the repository
+    while the pictures live under the data root)."""
+    if value in (None, ""):
+        return None
+    if str(value).startswith("./"):
+        return Path(value)
+    path = Path(value)
+    return path if path.is_absolute() else root / path
+
+
+def _check_kind(kind: Any, where: str) -> str:
+    kind = str(kind).lower()
+    if kind not in DATASETS:
+        raise LgmposeError(f"config {where} {kind!r}: choose one of {', '.join(DATASETS)}")
+    return kind
+
+
+def dataset_kind(cfg: Mapping[str, Any]) -> str:
+    """The config's default kind, ``data.dataset``."""
+    return _check_kind(cfg["data"]["dataset"], "data.dataset")
+
+
+def source_kind(cfg: Mapping[str, Any], source: Mapping[str, Any]) -> str:
+    if source.get("dataset"):
+        return _check_kind(source["dataset"], "data source dataset")
+    return dataset_kind(cfg)
+
+
+def source_file(source: Mapping[str, Any], kind: str) -> str:
+    """The annotation file a source names (``ann_file``, or ``mat_file`` for lsp)."""
+    return str(source[_FILE_KEY[kind]])
+
+
+def sources(cfg: Mapping[str, Any], what: str) -> list[dict[str, Any]]:
+    """The sources of ``data.<what>`` (a mapping or a list of them), each checked for its file
+    key."""
+    spec = cfg["data"][what]
+    items = spec if isinstance(spec, list) else [spec]
+    if not items or not all(isinstance(s, Mapping) for s in items):
+        raise LgmposeError(f"config data.{what}: expected {{ann_file, img_dir}} (or, for lsp, "
+                           f"{{dataset: lsp, mat_file, img_dir}}) or a list of them, got {spec!r}")
+    for item in items:
+        key = _FILE_KEY[source_kind(cfg, item)]
+        if not item.get(key):
+            raise LgmposeError(f"config data.{what}: a {source_kind(cfg, item)} source needs "
+                               f"{key}, got {dict(item)!r}")
+    return [dict(s) for s in items]
+
+
+def val_kind(cfg: Mapping[str, Any]) -> str:
+    """The kind of the validation source (its ``dataset`` key, else ``data.dataset``); not
+    otherwise checked here, so that a run without validation never trips on ``data.val``."""
+    spec = cfg["data"].get("val")
+    first = spec[0] if isinstance(spec, list) and spec else spec
+    return source_kind(cfg, first if isinstance(first, Mapping) else {})
+
+
+def make_dataset(cfg: Mapping[str, Any], source: Mapping[str, Any], root: Path, codec, metainfo,
+                 train: bool, boxes: str = "gt"):
+    data = cfg["data"]
+    kind = source_kind(cfg, source)
+    file = resolve(root, source[_FILE_KEY[kind]])
+    img_dir = resolve(root, source.get("img_dir", "")) or root
+    if file is None or not file.is_file():
+        what = "LSP joints file" if kind == "lsp" else "annotation file"
+        raise LgmposeError(f"{what} '{file}' does not exist (data root '{root}'; set "
+                           "--data-root or data.root)")
+    common = dict(metainfo=metainfo, input_size=tuple(data["input_size"]), codec=codec,
+                  train=train, aug=dict(data.get("aug") or {}) if train else None,
+                  seed=int(cfg["train"]["seed"]))
+    if kind == "lsp":
+        from lgmpose.data.lsp import LspDataset
+
+        return LspDataset(file, img_dir, split=source.get("split"), **common)
+    if kind == "mpii":
+        from lgmpose.data.mpii import MpiiDataset
+
+        return MpiiDataset(file, img_dir, split=source.get("split"), **common)
+    from lgmpose.data.coco import CocoKeypointDataset
+
+    return CocoKeypointDataset(file, img_dir, boxes=boxes,
+                               det_score_thr=float(data.get("det_score_thr", 0.0)), **common)
