@@ -1,0 +1,65 @@
+"""`lgmpose pseudo-label`: a teacher pose model fills the keypoints a dataset lacks."""
+from __future__ import annotations
+
+import argparse
+import json
+
+HELP = "label people with a teacher pose model (MoveNet .onnx/.tflite), keeping ground truth"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--teacher", required=True, metavar="MODEL",
+                        help="COCO-17 MoveNet single-pose model: an .onnx built by "
+                             "`lgmpose convert-tfjs` (Thunder recommended) or a .tflite")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--coco", metavar="ANN", help="COCO keypoint json: GT boxes and keypoints")
+    source.add_argument("--lsp", metavar="MAT", help="LSP/LSPET joints.mat (12 COCO joints each)")
+    source.add_argument("--folder", action="store_true",
+                        help="label every picture in --images (boxes from --detector)")
+    parser.add_argument("--images", required=True, metavar="DIR", help="folder of the pictures")
+    parser.add_argument("--out", required=True, metavar="JSON", help="output COCO keypoint file")
+    parser.add_argument("--split", choices=["train", "val"], help="LSP: only this split")
+    parser.add_argument("--detector", default="whole_image",
+                        help="--folder: person detector name or file, or whole_image "
+                             "(default: %(default)s)")
+    parser.add_argument("--det-thr", type=float, default=0.5,
+                        help="--folder: detector score threshold (default: %(default)s)")
+    parser.add_argument("--min-height", type=float, default=0.2,
+                        help="--folder: smallest box height, as a fraction of the picture's")
+    parser.add_argument("--kpt-thr", type=float, default=0.3,
+                        help="teacher keypoints scoring below this get weight 0 "
+                             "(default: %(default)s)")
+    parser.add_argument("--min-keypoints", type=int, default=6,
+                        help="drop people with fewer labelled keypoints (default: %(default)s)")
+    parser.add_argument("--threads", type=int, default=None, help="teacher threads")
+    parser.add_argument("--resume", action="store_true", help="continue an interrupted run")
+    parser.add_argument("--no-progress", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    from lgmpose.inference.movenet import MoveNet
+    from lgmpose.labels import sources
+    from pathlib import Path
+
+    from lgmpose.labels.pseudo_label import pseudo_label
+
+    teacher = MoveNet(args.teacher, threads=args.threads)
+    detector = None
+    if args.coco:
+        entries, what = sources.coco_entries(args.coco, args.images), f"COCO {Path(args.coco).name}"
+    elif args.lsp:
+        entries, what = sources.lsp_entries(args.lsp, args.images, args.split), f"LSP {Path(args.lsp).name}" + (f" ({args.split} split)" if args.split else "")
+    else:
+        entries, what = sources.folder_entries(args.images), f"pictures in {Path(args.images).name}/ (detector {args.detector})"
+        if args.detector != "whole_image":
+            from lgmpose.inference.detectors import build_detector
+
+            detector = build_detector(args.detector, score_thr=0.0)
+    entries = list(entries)
+    summary = pseudo_label(entries, teacher, args.out, kpt_thr=args.kpt_thr,
+                           min_keypoints=args.min_keypoints, detector=detector,
+                           det_thr=args.det_thr, min_height=args.min_height, resume=args.resume,
+                           progress=not args.no_progress, total=len(entries),
+                           description=f"{what}; teacher {teacher.path.name}")
+    print(json.dumps({"out": args.out, **summary}, indent=1))
+    return 0

@@ -1,0 +1,162 @@
+"""Run a teacher over people and write a COCO keypoint file whose missing keypoints it filled.
+
+The output is a standard COCO person-keypoints json (so every COCO-format loader trains on it): a
+keypoint is ``v=2`` when it has a target (ground truth, or the teacher above ``kpt_thr``) and
+``v=0`` otherwise. Each annotation also carries ``keypoint_scores`` (1 for ground truth, the
+teacher's score otherwise), ``teacher_keypoints`` (the teacher's own 17 x 3 answer) and
+``lr_swapped`` (the labels' left/right pairs were swapped back, see :mod:`lgmpose.labels.merge`).
+
+Long runs resume: every finished image is appended to ``OUT.partial.jsonl``, which a rerun with
+``resume=True`` reads back; the final file is written atomically and the partial file removed.
+Unreadable images are skipped and counted.
+"""
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lgmpose.data.image_io import read_image
+from lgmpose.errors import LgmposeError
+from lgmpose.labels.merge import box_from_keypoints, merge_labels
+from lgmpose.labels.sources import Entry, Person
+from lgmpose.utils.atomic import atomic_write_text
+
+__all__ = ["pseudo_label"]
+
+Teacher = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+Detector = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+def _people(entry: Entry, image: np.ndarray, detector: Detector | None, det_thr: float,
+            min_height: float) -> list[Person]:
+    if entry.persons is not None:
+        return entry.persons
+    h, w = image.shape[:2]
+    if detector is None:
+        return [Person(np.array([0, 0, w, h], np.float32), keep_box=False)]
+    boxes, scores = detector(image)
+    return [Person(np.asarray(b, np.float32)) for b, s in zip(boxes, scores)
+            if s >= det_thr and b[3] >= min_height * h]
+
+
+def _annotation(person: Person, image: np.ndarray, teacher: Teacher, metainfo, kpt_thr: float,
+                min_keypoints: int) -> dict[str, Any] | None:
+    keypoints, scores = teacher(image, person.box)
+    size = float(max(person.box[2], person.box[3]))
+    merged = merge_labels(person.keypoints, person.labelled, keypoints, scores,
+                          metainfo.flip_pairs, kpt_thr=kpt_thr, size=size)
+    if int(merged.labelled.sum()) < min_keypoints:
+        return None
+    box = person.box if person.keep_box else box_from_keypoints(
+        merged.keypoints, merged.labelled, image.shape[:2])
+    if box is None:
+        return None
+    triples = np.concatenate([merged.keypoints, 2.0 * merged.labelled[:, None]], axis=1)
+    teacher_triples = np.concatenate([keypoints, scores[:, None]], axis=1)
+    return {
+        "category_id": 1, "iscrowd": 0,
+        "bbox": [round(float(v), 2) for v in box],
+        "area": round(float(box[2] * box[3]), 2),
+        "num_keypoints": int(merged.labelled.sum()),
+        "keypoints": [round(float(v), 2) for v in triples.reshape(-1)],
+        "keypoint_scores": [round(float(v), 3) for v in merged.scores],
+        "teacher_keypoints": [round(float(v), 3) for v in teacher_triples.reshape(-1)],
+        "from_ground_truth": int((merged.labelled & ~merged.from_teacher).sum()),
+        "lr_swapped": merged.swapped,
+    }
+
+
+def _read_partial(path: Path) -> list[dict[str, Any]]:
+    done = []
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            try:
+                done.append(json.loads(line))
+            except ValueError:
+                break  # a line cut by an interruption: redo from there
+    return done
+
+
+def pseudo_label(entries: Iterable[Entry], teacher: Teacher, out: str | os.PathLike,
+                 metainfo="coco", kpt_thr: float = 0.3, min_keypoints: int = 6,
+                 detector: Detector | None = None, det_thr: float = 0.5, min_height: float = 0.2,
+                 resume: bool = False, progress: bool = True, total: int | None = None,
+                 description: str = "") -> dict[str, Any]:
+    """Label every entry; returns a summary (counts) that is also stored in the file's ``info``."""
+    from lgmpose.data.metainfo import load_metainfo
+
+    metainfo = load_metainfo(metainfo)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(out.name + ".partial.jsonl")
+    records = _read_partial(partial) if resume else []
+    if not resume and partial.exists():
+        partial.unlink()
+    done = {r["image"]["id"] for r in records}
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, desc="pseudo-label", unit="img", dynamic_ncols=True,
+                   initial=len(done))
+    with open(partial, "a") as sink:
+        for entry in entries:
+            if entry.image_id in done:
+                continue
+            record: dict[str, Any] = {"image": {"id": entry.image_id,
+                                                "file_name": entry.file_name}}
+            try:
+                image = read_image(entry.image_file)
+            except LgmposeError as error:
+                record["skipped"] = str(error)
+            else:
+                record["image"].update(height=int(image.shape[0]), width=int(image.shape[1]))
+                anns = [_annotation(p, image, teacher, metainfo, kpt_thr, min_keypoints)
+                        for p in _people(entry, image, detector, det_thr, min_height)]
+                record["annotations"] = [a for a in anns if a is not None]
+                record["dropped"] = sum(a is None for a in anns)
+            sink.write(json.dumps(record) + "\n")
+            sink.flush()
+            records.append(record)
+            if bar is not None:
+                bar.update(1)
+    if bar is not None:
+        bar.close()
+    return _write(records, out, partial, metainfo, kpt_thr, description)
+
+
+def _write(records: list[dict[str, Any]], out: Path, partial: Path, metainfo, kpt_thr: float,
+           description: str) -> dict[str, Any]:
+    images, annotations, skipped = [], [], []
+    for record in records:
+        if "skipped" in record:
+            skipped.append(record["skipped"])
+            continue
+        images.append(record["image"])
+        for ann in record["annotations"]:
+            annotations.append({"id": len(annotations) + 1, "image_id": record["image"]["id"],
+                                **ann})
+    labelled = np.array([a["num_keypoints"] for a in annotations]) if annotations else np.zeros(1)
+    summary = {
+        "images": len(images), "persons": len(annotations), "skipped_images": len(skipped),
+        "dropped_persons": int(sum(r.get("dropped", 0) for r in records)),
+        "lr_swapped": int(sum(a["lr_swapped"] for a in annotations)),
+        "mean_labelled_keypoints": round(float(labelled.mean()), 2),
+        "teacher_filled_keypoints": int(sum(a["num_keypoints"] - a["from_ground_truth"]
+                                            for a in annotations)),
+        "kpt_thr": kpt_thr,
+    }
+    categories = [{"id": 1, "name": "person", "supercategory": "person",
+                   "keypoints": list(metainfo.keypoint_names),
+                   "skeleton": [[a + 1, b + 1] for a, b in metainfo.skeleton]}]
+    data = {"info": {"description": description or "lgmpose pseudo-labels", **summary},
+            "images": images, "annotations": annotations, "categories": categories}
+    atomic_write_text(out, json.dumps(data, separators=(",", ":")))
+    partial.unlink(missing_ok=True)
+    summary["skipped_files"] = skipped[:20]
+    return summary

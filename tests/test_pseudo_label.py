@@ -1,0 +1,184 @@
+"""Pseudo-labelling: the merge rules, the COCO-format output, resume, and a real teacher run."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from lgmpose.data.metainfo import load_metainfo
+from lgmpose.labels import box_from_keypoints, merge_labels
+from lgmpose.labels.pseudo_label import pseudo_label
+from lgmpose.labels.sources import Entry, Person, coco_entries
+
+COCO = load_metainfo("coco")
+
+
+def _standing_person(x0=100.0, y0=50.0, scale=1.0):
+    """COCO-17 keypoints of an upright person facing the camera (their left is image right)."""
+    pts = {0: (50, 10), 1: (54, 6), 2: (46, 6), 3: (58, 8), 4: (42, 8), 5: (65, 30), 6: (35, 30),
+           7: (70, 55), 8: (30, 55), 9: (72, 80), 10: (28, 80), 11: (60, 90), 12: (40, 90),
+           13: (61, 130), 14: (39, 130), 15: (62, 170), 16: (38, 170)}
+    return np.array([[x0 + scale * x, y0 + scale * y] for x, y in
+                     (pts[i] for i in range(17))], np.float32)
+
+
+def test_ground_truth_kept_teacher_fills_the_rest_below_threshold_dropped():
+    teacher = _standing_person() + 1.5
+    scores = np.full(17, 0.8, np.float32)
+    scores[[3, 4]] = 0.1                      # ears: teacher not confident
+    gt = _standing_person()
+    labelled = np.zeros(17, bool)
+    labelled[5:] = True                       # body joints labelled, face not (like LSPET)
+    merged = merge_labels(gt, labelled, teacher, scores, COCO.flip_pairs, kpt_thr=0.3, size=170)
+    np.testing.assert_allclose(merged.keypoints[5:], gt[5:])          # GT kept as it is
+    np.testing.assert_allclose(merged.keypoints[:3], teacher[:3])     # nose, eyes from teacher
+    assert merged.labelled.tolist() == [True] * 3 + [False] * 2 + [True] * 12
+    assert merged.from_teacher.tolist() == [True] * 3 + [False] * 14
+    np.testing.assert_allclose(merged.scores[5:], 1.0)
+    np.testing.assert_allclose(merged.keypoints[3:5], 0.0)
+    assert not merged.swapped
+
+
+def test_labels_with_every_pair_swapped_are_swapped_back():
+    teacher = _standing_person()
+    scores = np.full(17, 0.9, np.float32)
+    order = np.arange(17)
+    for a, b in COCO.flip_pairs:
+        order[a], order[b] = b, a
+    gt = teacher[order] + 2.0                 # the labeller mixed up left and right throughout
+    labelled = np.ones(17, bool)
+    labelled[:5] = False
+    merged = merge_labels(gt, labelled, teacher, scores, COCO.flip_pairs, size=170)
+    assert merged.swapped and merged.pairs_checked == 6
+    np.testing.assert_allclose(merged.keypoints[5:], teacher[5:] + 2.0)
+
+
+def test_a_single_disagreeing_pair_does_not_swap_the_labels():
+    teacher = _standing_person()
+    scores = np.full(17, 0.9, np.float32)
+    gt = teacher.copy()
+    gt[[9, 10]] = gt[[10, 9]]                 # only the wrists disagree: trust the labels
+    labelled = np.ones(17, bool)
+    merged = merge_labels(gt, labelled, teacher, scores, COCO.flip_pairs, size=170)
+    assert not merged.swapped
+    np.testing.assert_allclose(merged.keypoints, gt)
+
+
+def test_box_from_body_keypoints_adds_head_and_feet_margins():
+    kps = _standing_person(x0=0, y0=0)
+    labelled = np.ones(17, bool)
+    box = box_from_keypoints(kps, labelled)
+    # body extent: x 28..72 (w 44), y 30..170 (h 140)
+    np.testing.assert_allclose(box, [28 - 0.15 * 44, 30 - 0.26 * 140, 44 * 1.3, 140 * 1.39],
+                               rtol=1e-5)
+    clipped = box_from_keypoints(kps, labelled, image_size=(160, 60))
+    assert clipped[0] >= 0 and clipped[1] >= 0
+    assert clipped[0] + clipped[2] <= 59 and clipped[1] + clipped[3] <= 159
+    assert box_from_keypoints(kps, np.eye(17, dtype=bool)[0]) is None
+
+
+def _fake_teacher(truth):
+    def teacher(image, box):
+        return truth.copy(), np.full(17, 0.9, np.float32)
+    return teacher
+
+
+def _write_images(folder, n):
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        cv2.imwrite(str(folder / f"{i:03d}.jpg"), np.full((240, 200, 3), 60 + i, np.uint8))
+
+
+def test_output_is_coco_format_and_an_interrupted_run_resumes(tmp_path):
+    from pycocotools.coco import COCO as CocoApi
+
+    _write_images(tmp_path / "img", 4)
+    (tmp_path / "img" / "002.jpg").write_bytes(b"not a jpeg")
+    truth = _standing_person(x0=20, y0=20)
+    gt = truth.copy()
+    labelled = np.ones(17, bool)
+    labelled[:5] = False
+    entries = [Entry(tmp_path / "img" / f"{i:03d}.jpg", f"{i:03d}.jpg", i + 1,
+                     [Person(np.array([20, 20, 100, 180], np.float32), gt, labelled)])
+               for i in range(4)]
+    out = tmp_path / "labels.json"
+
+    class Interrupt(Exception):
+        pass
+
+    calls = {"n": 0}
+
+    def flaky_teacher(image, box):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise Interrupt
+        return truth.copy(), np.full(17, 0.9, np.float32)
+
+    with pytest.raises(Interrupt):
+        pseudo_label(entries, flaky_teacher, out, progress=False)
+    assert not out.exists()                                   # nothing half-written
+    summary = pseudo_label(entries, flaky_teacher, out, resume=True, progress=False)
+    assert calls["n"] == 4                                    # image 1 not labelled twice
+    assert summary["images"] == 3 and summary["persons"] == 3 and summary["skipped_images"] == 1
+    assert "002.jpg" in summary["skipped_files"][0]
+    api = CocoApi(str(out))
+    ann = api.loadAnns(api.getAnnIds())[0]
+    kps = np.asarray(ann["keypoints"]).reshape(17, 3)
+    assert (kps[:, 2] == 2).all() and ann["num_keypoints"] == 17
+    np.testing.assert_allclose(kps[:5, :2], truth[:5], atol=0.01)
+    assert ann["keypoint_scores"][:5] == [0.9] * 5 and ann["keypoint_scores"][5:] == [1.0] * 12
+    assert not (tmp_path / "labels.json.partial.jsonl").exists()
+
+
+def test_coco_source_keeps_gt_boxes(shared_data):
+    ann = shared_data / "coco-mini/annotations/person_keypoints_train2017.json"
+    entries = list(coco_entries(ann, shared_data / "coco-mini/train2017"))
+    assert len(entries) >= 20
+    person = entries[0].persons[0]
+    assert person.keep_box and person.keypoints.shape == (17, 2)
+
+
+def test_cli_with_movenet_lightning_teacher(shared_data, tmp_path):
+    """The real TFLite teacher on a few real COCO people: its face keypoints land near the truth."""
+    pytest.importorskip("ai_edge_litert")
+    teacher = shared_data / "peers/movenet_singlepose_lightning_int8.tflite"
+    src = json.loads((shared_data / "coco-mini/annotations/person_keypoints_train2017.json")
+                     .read_text())
+    keep = sorted({a["image_id"] for a in src["annotations"]
+                   if a["num_keypoints"] >= 10 and not a["iscrowd"]})[:6]
+    src["images"] = [im for im in src["images"] if im["id"] in keep]
+    src["annotations"] = [a for a in src["annotations"] if a["image_id"] in keep]
+    # hide the face points of the ground truth: the teacher must fill them
+    truth = {}
+    for a in src["annotations"]:
+        kps = np.asarray(a["keypoints"], np.float32).reshape(17, 3)
+        truth[a["id"]] = kps.copy()
+        kps[:5] = 0
+        a["keypoints"] = kps.reshape(-1).tolist()
+    ann = tmp_path / "ann.json"
+    ann.write_text(json.dumps(src))
+    out = tmp_path / "pl.json"
+    proc = subprocess.run([sys.executable, "-m", "lgmpose", "pseudo-label", "--teacher",
+                           str(teacher), "--coco", str(ann), "--images",
+                           str(shared_data / "coco-mini/train2017"), "--out", str(out),
+                           "--no-progress", "--min-keypoints", "1"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(out.read_text())
+    assert result["info"]["images"] == 6
+    boxes = {tuple(np.round(a["bbox"], 1)): a["id"] for a in src["annotations"]}
+    errors = []
+    for a in result["annotations"]:
+        kps = np.asarray(a["keypoints"]).reshape(17, 3)
+        hidden = truth[boxes[tuple(np.round(a["bbox"], 1))]]     # GT boxes are kept
+        np.testing.assert_allclose(kps[5:][hidden[5:, 2] > 0, :2],
+                                   hidden[5:][hidden[5:, 2] > 0, :2], atol=0.01)
+        both = (kps[:5, 2] > 0) & (hidden[:5, 2] > 0)
+        size = max(a["bbox"][2], a["bbox"][3])
+        errors += list(np.linalg.norm(kps[:5][both, :2] - hidden[:5][both, :2], axis=1) / size)
+    assert len(errors) >= 10                                   # face points were filled ...
+    assert np.median(errors) < 0.05                            # ... close to the hidden truth
