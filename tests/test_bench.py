@@ -110,6 +110,64 @@ def test_peers_are_timed_in_the_same_run(shared_data, tmp_path):
         assert rows[name]["ratio_vs_reference"] > 0
 
 
+def _tiny_movenet_like_onnx(path, size=16):
+    """int32 NHWC image in, one 3x3 conv (4 channels): the layout of the converted MoveNets."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    nodes = [helper.make_node("Cast", ["input"], ["f"], to=TensorProto.FLOAT),
+             helper.make_node("Transpose", ["f"], ["nchw"], perm=[0, 3, 1, 2]),
+             helper.make_node("Conv", ["nchw", "w", "b"], ["Identity"], pads=[1, 1, 1, 1])]
+    inits = [numpy_helper.from_array(rng.standard_normal((4, 3, 3, 3)).astype(np.float32), "w"),
+             numpy_helper.from_array(np.zeros(4, np.float32), "b")]
+    graph = helper.make_graph(
+        nodes, "movenet_like", [helper.make_tensor_value_info("input", TensorProto.INT32,
+                                                              [1, size, size, 3])],
+        [helper.make_tensor_value_info("Identity", TensorProto.FLOAT, [1, 4, size, size])],
+        initializer=inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return path
+
+
+def test_converted_movenet_onnx_peers_run_on_onnx_runtime(tmp_path, monkeypatch):
+    from lgmpose.errors import LgmposeError
+    from lgmpose.tools import peers
+
+    _tiny_movenet_like_onnx(tmp_path / "movenet_lightning.onnx")
+    (tmp_path / "blazepose_landmark_lite.tflite").write_bytes(b"never opened here")
+    monkeypatch.setattr(peers, "litert_available", lambda: False)
+    with pytest.warns(UserWarning, match="blazepose_landmark_lite.tflite"):
+        (target,) = peers.peer_targets(tmp_path, threads=1)
+    assert target.model == "movenet_lightning" and target.backend == "onnxruntime"
+    assert target.input_size == (16, 16) and target.batch == 1 and target.threads == 1
+    assert target.params == 4 * 27 + 4 and target.macs == 4 * 16 * 16 * 27
+    assert target.precision == "fp32"
+    (out,) = target.run()
+    assert out.shape == (1, 4, 16, 16)
+    (tmp_path / "movenet_lightning.onnx").unlink()
+    with pytest.raises(LgmposeError, match="ai-edge-litert"):
+        peers.peer_targets(tmp_path, threads=1)
+
+
+def test_real_movenet_onnx_peers_when_present(shared_data):
+    from lgmpose.tools.peers import peer_targets
+
+    folder = shared_data / "peers"
+    names = {"movenet_thunder.onnx": 256, "movenet_lightning.onnx": 192}
+    if not any((folder / name).is_file() for name in names):
+        pytest.skip(f"no converted MoveNet ONNX in {folder}")
+    targets = {t.model: t for t in peer_targets(folder, threads=1)}
+    for name, size in names.items():
+        if not (folder / name).is_file():
+            continue
+        target = targets[name[:-len(".onnx")]]
+        assert target.backend == "onnxruntime" and target.input_size == (size, size)
+        assert target.params > 1_000_000
+        (keypoints,) = target.run()
+        assert keypoints.shape == (1, 1, 17, 3)
+
+
 def _tiny_onnx(path, size=(32, 32)):
     torch = pytest.importorskip("torch")
     from torch import nn

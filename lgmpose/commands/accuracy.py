@@ -1,0 +1,69 @@
+"""`lgmpose accuracy`: several pose models scored on the same people with the same boxes.
+
+    lgmpose accuracy --models bundled movenet_thunder.onnx movenet_lightning_int8.tflite \\
+        --coco person_keypoints_val2017.json --images val2017 --markdown
+    lgmpose accuracy --models ... --lsp lspet/joints.mat --images lspet/images --split val
+
+Models: ``bundled``, our ``.onnx`` / ``.pt`` files, MoveNet ``.tflite`` or converted ``.onnx``
+files (see :mod:`lgmpose.evaluation.compare`).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+HELP = "COCO AP or LSP PCK of several pose models (ours, MoveNet) on the same people, side by side"
+NAME = "accuracy"
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a positive integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be a positive integer")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--models", nargs="+", required=True, metavar="MODEL",
+                        help="'bundled', our .onnx/.pt files, MoveNet .tflite or converted .onnx "
+                             "files (MoveNet is told by an NHWC [1, S, S, 3] input or 'movenet' in "
+                             "the file name)")
+    data = parser.add_mutually_exclusive_group(required=True)
+    data.add_argument("--coco", metavar="ANN", help="COCO keypoint annotation file (OKS AP)")
+    data.add_argument("--lsp", metavar="MAT", help="LSP / LSPET joints.mat (PCK@0.2)")
+    parser.add_argument("--images", required=True, metavar="DIR", help="the images' folder")
+    parser.add_argument("--split", default="val", choices=["val", "train", "all"],
+                        help="LSP split (default: val, the image numbers divisible by 20)")
+    parser.add_argument("--flip", action="store_true",
+                        help="flip test for our models (MoveNet has none)")
+    parser.add_argument("--threads", type=_positive, default=1,
+                        help="CPU threads for every runtime (default: 1)")
+    parser.add_argument("--json", metavar="OUT", help="write the dataset and rows as JSON")
+    parser.add_argument("--markdown", action="store_true", help="print a markdown table")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+
+
+def run(args: argparse.Namespace) -> int:
+    from lgmpose.evaluation.compare import compare_coco, compare_lsp, format_report
+
+    def log(message: str) -> None:
+        if not args.quiet:
+            print(f"[accuracy] {message}", file=sys.stderr, flush=True)
+
+    if args.coco:
+        report = compare_coco(args.models, args.coco, args.images, flip=args.flip,
+                              threads=args.threads, log=log)
+    else:
+        report = compare_lsp(args.models, args.lsp, args.images, split=args.split,
+                             flip=args.flip, threads=args.threads, log=log)
+    print(format_report(report, markdown=args.markdown))
+    if args.json:
+        from lgmpose.utils.atomic import atomic_write_text
+
+        atomic_write_text(args.json, json.dumps(report, indent=1) + "\n")
+        log(f"written to {args.json}")
+    return 0
