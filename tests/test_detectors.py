@@ -2,6 +2,8 @@
 HOG, BlazePose, motion and whole-image detectors, and the person-box AP helper."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -180,6 +182,9 @@ def test_spot_image_helper():
 def test_auto_falls_back_with_a_warning(monkeypatch):
     import lgmpose.inference.detectors as detectors
 
+    import lgmpose.inference.nanodet as nanodet
+
+    monkeypatch.setattr(nanodet, "bundled_nanodet_path", lambda: Path("/nonexistent/nanodet.onnx"))
     monkeypatch.setattr(detectors, "litert_available", lambda: False)
     monkeypatch.setattr(detectors, "hog_available", lambda: False)
     with pytest.warns(UserWarning, match="ai-edge-litert"):

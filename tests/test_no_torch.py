@@ -36,7 +36,8 @@ def test_onnxruntime_pipeline_imports_no_torch(tmp_path):
     image = tmp_path / "spot.png"
     cv2.imwrite(str(image), spot_image())
     video = moving_spot_video(tmp_path / "clip.avi", frames=6)
-    detectors = ["whole_image", "motion"] + (["blazepose"] if litert_available() else [])
+    detectors = ["whole_image", "motion", "nanodet"] + (["blazepose"] if litert_available()
+                                                        else [])
     body = textwrap.dedent(f"""
         import numpy as np
         from lgmpose import PoseEstimator

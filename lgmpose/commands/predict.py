@@ -17,8 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="default: from the weights file type (onnxruntime for .onnx)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     parser.add_argument("--detector", default="auto",
-                        help="auto, blazepose, hog, whole_image, or a YOLOX/YOLOv8 .onnx file "
-                             "(default: auto)")
+                        help="auto (= nanodet, the bundled NanoDet-m), nanodet, blazepose, hog, "
+                             "motion (fixed-camera video), whole_image, a YOLOX/YOLOv8 .onnx file "
+                             "or a BlazePose .tflite file (default: auto)")
     parser.add_argument("--det-thr", type=float, default=None, help="detector score threshold")
     parser.add_argument("--boxes", help="JSON person boxes [x, y, w, h] instead of a detector")
     parser.add_argument("--kpt-thr", type=float, default=0.3,

@@ -2,9 +2,11 @@
 
 Which detector to use is a string for the CLI and the API (:func:`build_detector`):
 
-- ``"auto"``: the default; BlazePose's person detector when ``ai-edge-litert`` is installed
-  (best person-box AP of the detectors we can ship, see ``docs/inference.md``), else OpenCV HOG
-  where this OpenCV has it (4.x), else the whole image;
+- ``"auto"``: the default; the bundled NanoDet-m (best person-box AP of the detectors we ship, see
+  ``docs/inference.md``; runs on ONNX Runtime, part of the core install), else BlazePose's person
+  detector when ``ai-edge-litert`` is installed, else OpenCV HOG where this OpenCV has it (4.x),
+  else the whole image;
+- ``"nanodet"``: the bundled NanoDet-m 416 (Apache-2.0, ONNX) COCO detector, person class;
 - ``"blazepose"``: the bundled BlazePose person detector (TFLite, needs ``ai-edge-litert``);
 - ``"hog"``: OpenCV's built-in HOG + linear SVM people detector: no extra file, no extra package;
 - ``"motion"``: moving people seen by a fixed camera (background subtraction; video only);
@@ -30,7 +32,7 @@ from lgmpose.inference.boxes import nms, xywh_to_xyxy
 __all__ = ["PersonDetector", "WholeImageDetector", "HOGDetector", "MotionDetector", "build_detector",
            "DETECTOR_NAMES", "default_detector_name"]
 
-DETECTOR_NAMES = ("auto", "blazepose", "hog", "motion", "whole_image")
+DETECTOR_NAMES = ("auto", "nanodet", "blazepose", "hog", "motion", "whole_image")
 
 
 class PersonDetector(Protocol):
@@ -112,7 +114,10 @@ def litert_available() -> bool:
 def default_detector_name() -> str:
     """What ``"auto"`` resolves to on this machine."""
     from lgmpose.inference.blazepose import bundled_detector_path
+    from lgmpose.inference.nanodet import bundled_nanodet_path
 
+    if bundled_nanodet_path().is_file():
+        return "nanodet"
     if litert_available() and bundled_detector_path().is_file():
         return "blazepose"
     return "hog" if hog_available() else "whole_image"
@@ -136,10 +141,11 @@ def build_detector(spec: "str | os.PathLike | PersonDetector | None" = "auto",
     text = str(spec)
     if text == "auto":
         text = default_detector_name()
-        if text != "blazepose":
-            warnings.warn("no BlazePose person detector (pip install ai-edge-litert): falling "
-                          f"back to '{text}'; pass a YOLOX/YOLOv8 .onnx detector or boxes for "
-                          "multi-person pictures", stacklevel=2)
+        if text not in ("nanodet", "blazepose"):
+            warnings.warn("the bundled NanoDet model is missing and there is no BlazePose person "
+                          f"detector (pip install ai-edge-litert): falling back to '{text}'; pass "
+                          "a YOLOX/YOLOv8 .onnx detector or boxes for multi-person pictures",
+                          stacklevel=2)
     kwargs = {} if score_thr is None else {"score_thr": score_thr}
     if text == "whole_image":
         return WholeImageDetector()
@@ -147,6 +153,10 @@ def build_detector(spec: "str | os.PathLike | PersonDetector | None" = "auto",
         return HOGDetector(**kwargs)
     if text == "motion":
         return MotionDetector(**kwargs)
+    if text == "nanodet":
+        from lgmpose.inference.nanodet import NanoDetDetector
+
+        return NanoDetDetector(threads=threads, device=device, **kwargs)
     if text == "blazepose":
         from lgmpose.inference.blazepose import BlazePoseDetector
 

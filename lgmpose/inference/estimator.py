@@ -95,8 +95,9 @@ class PoseEstimator:
         weights: ``.onnx`` export or ``.pt`` checkpoint; ``None`` = the bundled COCO model.
         backend: ``"onnxruntime"`` or ``"torch"``; ``None`` = from the weights' file type.
         device: ``"cpu"`` or ``"cuda"``.
-        detector: a name (``auto``, ``blazepose``, ``hog``, ``whole_image``), a detector ``.onnx``
-            / ``.tflite`` file, or any callable ``image -> (boxes xywh, scores)``.
+        detector: a name (``auto``, ``nanodet``, ``blazepose``, ``hog``, ``motion``,
+            ``whole_image``), a detector ``.onnx`` / ``.tflite`` file, or any callable
+            ``image -> (boxes xywh, scores)``.
         det_score_thr: detector score threshold (``None``: the detector's default).
         flip_test: also run the mirrored crops and average the heatmaps (slower, a bit better).
         threads: CPU threads for the networks (``None``: the runtime's default).
