@@ -1,0 +1,78 @@
+"""`lgmpose serve`: a pose-estimation HTTP service with a live web page (the `serve` extra)."""
+from __future__ import annotations
+
+import argparse
+
+HELP = "serve pose estimation over HTTP (POST /v1/pose) with a live web page at /"
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """The model options, shared with ``python -m lgmpose.serve.loadtest``."""
+    parser.add_argument("--weights", help=".onnx export or .pt checkpoint (default: bundled model)")
+    parser.add_argument("--backend", choices=["onnxruntime", "torch"],
+                        help="default: from the weights file type (onnxruntime for .onnx)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    parser.add_argument("--detector", default="auto",
+                        help="person detector when a request sends no boxes: auto, nanodet, "
+                             "blazepose, hog, whole_image, or a detector model file "
+                             "(default: auto)")
+    parser.add_argument("--det-thr", type=float, default=None, help="detector score threshold")
+    parser.add_argument("--flip-test", action="store_true", help="average with mirrored crops")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads per network in each worker (default: the runtime's; "
+                             "with several workers, 1 or 2 avoids oversubscribing the cores)")
+    parser.add_argument("--workers", type=int, default=1, metavar="N",
+                        help="worker processes, each with its own model (default: 1)")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default: %(default)s; the service has no "
+                             "authentication, expose it with care)")
+    parser.add_argument("--port", type=int, default=8000, help="TCP port (default: %(default)s)")
+    add_model_arguments(parser)
+    parser.add_argument("--max-mb", type=float, default=20.0,
+                        help="largest request body in MB, else 413 (default: %(default)s)")
+    parser.add_argument("--max-megapixels", type=float, default=50.0,
+                        help="largest picture in megapixels, else 413 (default: %(default)s)")
+    parser.add_argument("--log-level", default="info",
+                        choices=["critical", "error", "warning", "info", "debug"],
+                        help="server log level (default: %(default)s)")
+    parser.add_argument("--no-access-log", action="store_true", help="no line per request")
+    load = parser.add_argument_group(
+        "load test", "--load-test starts the service on 127.0.0.1 (1 worker, then --workers N), "
+                     "sends a fixed number of requests and prints latency, throughput, errors "
+                     "and memory, then stops it")
+    load.add_argument("--load-test", action="store_true", help="run the load test and exit")
+    load.add_argument("--requests", type=int, default=200,
+                      help="measured requests per run (default: %(default)s)")
+    load.add_argument("--concurrency", type=int, default=4,
+                      help="concurrent clients (default: %(default)s)")
+    load.add_argument("--image", help="picture the load test sends (default: a bundled one)")
+    load.add_argument("--boxes", help="JSON person boxes the load test sends with every request "
+                                      "(times the pose network alone, without the detector)")
+    load.add_argument("--json-out", help="write the load-test figures to this JSON file")
+
+
+def config_from_args(args: argparse.Namespace):
+    from lgmpose.serve.service import MB, ServeConfig
+
+    return ServeConfig(weights=args.weights, backend=args.backend, device=args.device,
+                       detector=args.detector, det_thr=args.det_thr, flip_test=args.flip_test,
+                       threads=args.threads, max_bytes=int(getattr(args, "max_mb", 20.0) * MB),
+                       max_pixels=int(getattr(args, "max_megapixels", 50.0) * 1e6))
+
+
+def run(args: argparse.Namespace) -> int:
+    from lgmpose.errors import LgmposeError
+
+    if args.workers < 1:
+        raise LgmposeError(f"--workers: must be at least 1, got {args.workers}")
+    if args.load_test:
+        from lgmpose.serve.loadtest import run_from_args
+
+        return run_from_args(args)
+    from lgmpose.serve.server import serve
+
+    return serve(config_from_args(args), host=args.host, port=args.port, workers=args.workers,
+                 log_level=args.log_level, access_log=not args.no_access_log)
