@@ -302,6 +302,9 @@ def train(cfg: dict[str, Any], work_dir: str | Path, data_root: str | None = Non
     is the trained network (unwrapped from DDP)."""
     info = init_distributed(device)
     work_dir = Path(work_dir)
+    # Flush float32 denormals to zero: a spatial softmax drives far pixels' probabilities and
+    # gradients below 1e-38, and denormal arithmetic made CPU steps several times slower.
+    torch.set_flush_denormal(True)
     try:
         run = _Run(cfg, work_dir, data_root, info, progress)
         if info.is_main:

@@ -1,0 +1,62 @@
+"""The bundled model's recipe on its real data: the committed label files load as the training and
+validation sets the config names, and a few iterations of the softmax / cross-entropy recipe run."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lgmpose.engine import builders
+from lgmpose.engine.config import load_config
+
+REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
+
+
+@pytest.fixture
+def recipe(shared_data, monkeypatch):
+    monkeypatch.chdir(REPO)        # the label files are named ./labels/... in the config
+    cfg = load_config("real_people_256x192")
+    return cfg, str(shared_data)
+
+
+def test_label_files_build_the_training_and_validation_sets(recipe):
+    cfg, root = recipe
+    metainfo, codec = builders.build_metainfo(cfg), builders.build_codec(cfg)
+    train_set = builders.build_train_dataset(cfg, root, codec, metainfo)
+    assert [len(p) for p in train_set.parts] == [8540, 2098, 75]
+    val = builders.build_val_dataset(cfg, root, codec, metainfo)
+    assert len(val) == 447
+    sample = train_set.get_sample(0, np.random.default_rng(0))
+    assert sample["image"].shape == (3, 256, 192) and sample["heatmaps"].shape == (17, 64, 48)
+    # LSPET has no face points of its own: the teacher's are there for most people
+    assert sample["target_weight"].sum() >= 12
+
+
+def test_validation_people_are_not_training_people(recipe):
+    import gzip
+
+    def ids(name):
+        with gzip.open(REPO / "labels" / name, "rt") as handle:
+            return {im["file_name"] for im in json.load(handle)["images"]}
+
+    assert not ids("lspet_train.json.gz") & ids("lspet_val.json.gz")
+    assert all(int(name[2:7]) % 20 == 0 for name in ids("lspet_val.json.gz"))
+
+
+def test_a_few_iterations_of_the_recipe_run(recipe, tmp_path):
+    from lgmpose.engine.train import train
+
+    cfg, root = recipe
+    cfg["train"].update(epochs=1, max_iters_per_epoch=2, batch_size=4, val_interval=0,
+                        warmup_iters=1)
+    cfg["data"]["workers"] = 0
+    summary = train(cfg, tmp_path / "run", data_root=root, progress=False)
+    record = json.loads((tmp_path / "run" / "log.jsonl").read_text().splitlines()[-1])
+    # cross-entropy over a 64x48 map starts near log(3072) = 8.03
+    assert 6.0 < record["loss"] < 9.0 and record["iters"] == 2
+    assert summary["model"].model_config["heatmap_norm"] == "softmax"
+    assert os.path.isfile(tmp_path / "run" / "last.pt")
