@@ -3,8 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
-# The CPU build of torch; a bare `torch` requirement would pull several GB of CUDA packages.
+# torch, pinned. From PyPI, Linux gets the CUDA build (several GB of nvidia-* packages); for the
+# CPU build give PyTorch's CPU wheel index:
+#   make test TORCH_INDEX=https://download.pytorch.org/whl/cpu
 TORCH_SPEC ?= torch==2.13.0
+TORCH_INDEX ?=
 STAMP := $(VENV)/.installed
 DEMO_OUT ?= demo_output
 # `make models`: the TF.js releases we convert, and a separate venv with TensorFlow for it.
@@ -18,7 +21,7 @@ CONVERT_STAMP := $(CONVERT_VENV)/.installed
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet "$(TORCH_SPEC)"
+	$(PIP) install --quiet "$(TORCH_SPEC)" $(if $(TORCH_INDEX),--index-url "$(TORCH_INDEX)")
 	$(PIP) install --quiet -e ".[all,test]"
 	touch $(STAMP)
 

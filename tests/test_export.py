@@ -131,11 +131,25 @@ def test_onnx_metadata_needs_no_torch(tmp_path):
 def test_export_cli(tmp_path, capsys):
     out = tmp_path / "cli.onnx"
     assert main(["export", "lgm_pose", "--input-size", "256x256", "--num-keypoints", "16",
-                 "--output", str(out)]) == 0
+                 "--random-weights", "--output", str(out)]) == 0
+    assert "random weights" in capsys.readouterr().out
     meta = onnx_metadata(out)
     assert meta["input_size"] == [256, 256] and meta["num_keypoints"] == 16
-    assert main(["export", "lgm_pose", "--input-size", "25x19", "--output", str(out)]) == 2
+    assert main(["export", "lgm_pose", "--input-size", "25x19", "--random-weights",
+                 "--output", str(out)]) == 2
     assert "25x19" in capsys.readouterr().err
+
+
+def test_export_without_weights_needs_random_weights(tmp_path, capsys):
+    out = tmp_path / "m.onnx"
+    assert main(["export", "lgm_pose", "--output", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--weights" in err and "--random-weights" in err
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+    with pytest.raises(SystemExit) as exited:  # one or the other, not both
+        main(["export", "lgm_pose", "--weights", "x.pt", "--random-weights", "-o", str(out)])
+    assert exited.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
 
 
 def test_int8_cli_writes_quantised_model(tmp_path, capsys):
@@ -148,7 +162,7 @@ def test_int8_cli_writes_quantised_model(tmp_path, capsys):
         cv2.imwrite(str(calib / f"{i}.jpg"), rng.integers(0, 255, (160, 120, 3), dtype=np.uint8))
     assert main(["export", "lgm_pose", "--int8", "--output", str(tmp_path / "q.onnx")]) == 2
     assert "--calib" in capsys.readouterr().err
-    assert main(["export", "lgm_pose", "--int8", "--calib", str(calib),
+    assert main(["export", "lgm_pose", "--int8", "--calib", str(calib), "--random-weights",
                  "--output", str(tmp_path / "q.onnx")]) == 0
     ops = {node.op_type for node in onnx.load(str(tmp_path / "q.onnx")).graph.node}
     assert "QuantizeLinear" in ops and "DequantizeLinear" in ops

@@ -98,7 +98,7 @@ def test_wrong_model_files(tmp_path):
         PoseEstimator(junk)
     detector = constant_output_model(tmp_path / "det.onnx",
                                      {"out": np.zeros((1, 6, 10), np.float32)})
-    with pytest.raises(LgmposeError, match="is this a pose model"):
+    with pytest.raises(LgmposeError, match="det.onnx': not a pose model of the expected form"):
         PoseEstimator(detector)
     with pytest.raises(LgmposeError, match="not found"):
         PoseEstimator(tmp_path / "absent.onnx")
@@ -106,6 +106,26 @@ def test_wrong_model_files(tmp_path):
         PoseEstimator(tmp_path / "model.pt", backend="onnxruntime")
     with pytest.raises(LgmposeError, match="backend"):
         PoseEstimator(junk, backend="tensorflow")
+
+
+def test_pose_model_shapes_are_checked(tmp_path):
+    with pytest.raises(LgmposeError, match=r"tiny.onnx': not a pose model .*4x4 is not a multiple"):
+        PoseEstimator(bright_spot_pose_model(tmp_path / "tiny.onnx", input_size=(4, 4),
+                                             metadata=False))
+    # heatmaps at 1/8 of the input where the metadata says nothing (1/4 expected)
+    coarse = constant_output_model(tmp_path / "coarse.onnx",
+                                   {"heatmaps": np.zeros((1, 17, 8, 8), np.float32)})
+    with pytest.raises(LgmposeError, match=r"coarse.onnx'.*heatmaps of 8x8 for a 64x64 input"):
+        PoseEstimator(coarse)
+    channels = constant_output_model(tmp_path / "gray.onnx",
+                                     {"heatmaps": np.zeros((1, 17, 16, 16), np.float32)},
+                                     input_shape=(1, 1, 64, 64))
+    with pytest.raises(LgmposeError, match=r"gray.onnx'.*1 input channels instead of 3"):
+        PoseEstimator(channels)
+    # the right shapes (64x64 in, 16x16 out) load
+    PoseEstimator(constant_output_model(tmp_path / "ok.onnx",
+                                        {"heatmaps": np.zeros((1, 17, 16, 16), np.float32)}),
+                  detector="whole_image")
 
 
 def test_track_gives_ids_and_smooths(spot_model):

@@ -3,6 +3,10 @@ clear line with exit status 2 (and no output file) for each kind of bad input.""
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import textwrap
 
 import cv2
 import numpy as np
@@ -208,3 +212,134 @@ def test_progress_bar_shows_frames_per_second(model, tmp_path, capsys):
     run_predict(str(clip), PredictOptions(out_dir=tmp_path / "out", weights=model,
                                           detector="whole_image", progress=True))
     assert "frame/s" in capsys.readouterr().err
+
+
+def _refused(capsys, *args) -> str:
+    """Like `_fails`, for an argument argparse refuses (it exits rather than returning 2)."""
+    with pytest.raises(SystemExit) as exited:
+        _predict(*args)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith("lgmpose predict: error:"), err
+    return err
+
+
+def test_out_naming_an_existing_file(model, tmp_path, capsys):
+    image = tmp_path / "one.png"
+    cv2.imwrite(str(image), spot_image())
+    taken = tmp_path / "taken"
+    taken.write_text("mine")
+    common = ("--weights", model, "--detector", "whole_image")
+    assert "is an existing file, not a folder" in _fails(capsys, image, "--out", taken, *common)
+    assert "is a file, not a folder" in _fails(capsys, image, "--out", taken / "sub", *common)
+    assert taken.read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["one.png", "taken"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--max-frames", "-5"), "--max-frames: '-5': must be a positive integer"),
+    (("--max-frames", "0"), "--max-frames: '0'"),
+    (("--kpt-thr", "5"), "--kpt-thr: '5': a score threshold must be in [0, 1]"),
+    (("--kpt-thr", "-1"), "--kpt-thr: '-1'"),
+    (("--kpt-thr", "nan"), "--kpt-thr: 'nan'"),
+    (("--det-thr", "1.5"), "--det-thr: '1.5': a score threshold must be in [0, 1]"),
+    (("--det-thr", "high"), "--det-thr: 'high' is not a number"),
+])
+def test_out_of_range_numbers_are_refused(model, tmp_path, capsys, args, message):
+    image = tmp_path / "one.png"
+    cv2.imwrite(str(image), spot_image())
+    out = tmp_path / "out"
+    assert message in _refused(capsys, image, "--out", out, "--weights", model, *args)
+    assert not out.exists()
+
+
+def test_thresholds_are_checked_by_the_library_too(model, tmp_path):
+    from lgmpose.errors import LgmposeError
+    from lgmpose.inference.predict import PredictOptions, run_predict
+
+    image = tmp_path / "one.png"
+    cv2.imwrite(str(image), spot_image())
+    for options, message in (({"kpt_thr": 5}, "kpt_thr 5"), ({"det_thr": -0.1}, "det_thr -0.1"),
+                             ({"max_frames": -5}, "max_frames -5")):
+        with pytest.raises(LgmposeError, match=message):
+            run_predict(str(image), PredictOptions(out_dir=tmp_path / "out", weights=model,
+                                                   **options))
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("content, message", [
+    ({"boxes": 5}, "entry 'boxes' must be a list of [x, y, w, h] boxes, got 5"),
+    ({"one.png": [[1, 2, 3]]}, "entry 'one.png' must be a list of [x, y, w, h] boxes"),
+    ({"boxes": [[150, 30, 100, 100]]}, "none of its keys (boxes) is an input picture"),
+    ([5, 6], "the list must be a list of [x, y, w, h] boxes"),
+    ([{"image_id": 1, "bbox": 5}], "entry 0: 'bbox' must be [x, y, w, h], got 5"),
+    ([{"image_id": 1, "bbox": [1, 2, 3, 4], "score": "high"}], "'score' must be a number"),
+    ("boxes", "expected a list of boxes, a mapping or COCO detection results"),
+])
+def test_boxes_file_of_the_wrong_shape_is_named(model, tmp_path, capsys, content, message):
+    image = tmp_path / "one.png"
+    cv2.imwrite(str(image), spot_image())
+    boxes = tmp_path / "my_boxes.json"
+    boxes.write_text(json.dumps(content))
+    out = tmp_path / "out"
+    err = _fails(capsys, image, "--out", out, "--weights", model, "--boxes", boxes)
+    assert f"boxes file '{boxes}'" in err and message in err
+    assert not out.exists()
+
+
+def test_boxes_keyed_by_stem_or_single_box_still_work(model, tmp_path, capsys):
+    image = tmp_path / "one.png"
+    cv2.imwrite(str(image), spot_image())
+    boxes = tmp_path / "boxes.json"
+    for content in ({"one": [[150, 30, 100, 100]]}, [150, 30, 100, 100]):
+        boxes.write_text(json.dumps(content))
+        assert _predict(image, "--out", tmp_path / "o", "--weights", model, "--boxes", boxes,
+                        "--json") == 0
+        assert len(json.loads(capsys.readouterr().out)) == 1
+
+
+def test_pose_model_of_the_wrong_shape_is_named(tmp_path, capsys):
+    image = tmp_path / "one.png"
+    cv2.imwrite(str(image), spot_image())
+    tiny = bright_spot_pose_model(tmp_path / "tiny.onnx", input_size=(4, 4), metadata=False)
+    err = _fails(capsys, image, "--out", tmp_path / "out", "--weights", tiny, "--detector",
+                 "whole_image")
+    assert f"pose model '{tiny}': not a pose model of the expected form" in err
+    assert "4x4 is not a multiple of 32" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_sigterm_during_a_video_leaves_no_temporary_file(model, tmp_path):
+    clip = moving_spot_video(tmp_path / "clip.avi", frames=8)
+    out = tmp_path / "out"
+    # Stall on the third frame (the temporary .mp4 exists by then) until the signal comes.
+    code = textwrap.dedent(f"""
+        import sys, time
+        from lgmpose.inference import video
+        original = video.VideoPipeline.__call__
+        calls = []
+        def stall(self, image, timestamp=None):
+            calls.append(1)
+            if len(calls) == 3:
+                print("stalled", flush=True)
+                time.sleep(60)
+            return original(self, image, timestamp)
+        video.VideoPipeline.__call__ = stall
+        from lgmpose.cli import main
+        sys.exit(main(["predict", {str(clip)!r}, "--out", {str(out)!r}, "--weights", {model!r},
+                       "--detector", "whole_image", "--no-progress"]))
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "stalled", proc.stderr.read()
+        assert [p.name for p in out.iterdir() if p.name.startswith(".clip.")], "no temporary file"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 128 + signal.SIGTERM
+    assert err.strip() == "lgmpose predict: terminated"
+    assert list(out.iterdir()) == []

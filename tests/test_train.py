@@ -151,3 +151,77 @@ def test_missing_annotation_file_is_a_clear_error(tmp_path):
                       ["data.root=" + str(tmp_path / "nowhere")])
     with pytest.raises(LgmposeError, match="annotation file .* does not exist"):
         train(cfg, tmp_path / "run", progress=False)
+
+
+def _earlier_run(work: Path) -> None:
+    (work / "tensorboard").mkdir(parents=True)
+    for name in ("last.pt", "best.pt", "log.jsonl"):
+        (work / name).write_text("earlier run")
+
+
+def test_earlier_run_is_refused_without_resume_or_overwrite(tmp_path, capsys):
+    from lgmpose.cli import main
+
+    data = write_dataset(tmp_path / "data", num_images=1, persons_per_image=1)
+    cfg_path = write_config(tmp_path / "cfg.yaml", data)
+    work = tmp_path / "run"
+    _earlier_run(work)
+    with pytest.raises(LgmposeError, match=r"holds an earlier run \(last.pt, best.pt, log.jsonl\)"
+                                           r".*--resume.*--overwrite.*--work-dir"):
+        train(load_config(cfg_path), work, progress=False)
+    assert main(["train", str(cfg_path), "--work-dir", str(work), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith("lgmpose train: error: work dir")
+    assert all((work / n).read_text() == "earlier run" for n in ("last.pt", "best.pt", "log.jsonl"))
+    assert not (work / "config.yaml").exists()
+    with pytest.raises(SystemExit) as exited:
+        main(["train", str(cfg_path), "--work-dir", str(work), "--resume", "--overwrite"])
+    assert exited.value.code == 2
+    (tmp_path / "file").write_text("")
+    with pytest.raises(LgmposeError, match="is a file, not a folder"):
+        train(load_config(cfg_path), tmp_path / "file", progress=False)
+
+
+def test_overwrite_starts_afresh(tmp_path, monkeypatch):
+    data = write_dataset(tmp_path / "data", num_images=1, persons_per_image=1)
+    cfg = load_config(write_config(tmp_path / "cfg.yaml", data))
+    work = tmp_path / "run"
+    _earlier_run(work)
+    seen = {}
+
+    def no_epochs(run):  # everything up to the first step, then stop
+        seen["files"] = sorted(p.name for p in work.iterdir())
+        return {}
+
+    monkeypatch.setattr(train_module, "_loop", no_epochs)
+    train(cfg, work, progress=False, overwrite=True)
+    assert seen["files"] == ["config.yaml"]
+
+
+@pytest.mark.parametrize("override, message", [
+    ("data.val.ann_file=annotations/absent.json",
+     r"annotation file '.*absent.json' does not exist \(data.val"),
+    ("data.val.img_dir=no_images", r"image folder '.*no_images' does not exist \(data.val"),
+    ("data.train.img_dir=no_images", r"image folder '.*no_images' does not exist \(data.train"),
+    ("data.boxes=absent_dets.json", "detection-box file 'absent_dets.json' does not exist"),
+])
+def test_missing_inputs_are_found_before_the_first_step(tmp_path, monkeypatch, override,
+                                                        message):
+    data = write_dataset(tmp_path / "data", num_images=1, persons_per_image=1)
+    cfg = load_config(write_config(tmp_path / "cfg.yaml", data), [override])
+
+    def never(self):
+        raise AssertionError("trained before checking the inputs")
+
+    monkeypatch.setattr(train_module._Run, "build", never)
+    with pytest.raises(LgmposeError, match=message):
+        train(cfg, tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
+
+
+def test_validation_inputs_are_not_needed_without_validation(tmp_path, monkeypatch):
+    data = write_dataset(tmp_path / "data", num_images=1, persons_per_image=1)
+    cfg = load_config(write_config(tmp_path / "cfg.yaml", data, val_interval=0),
+                      ["data.val.ann_file=annotations/absent.json"])
+    monkeypatch.setattr(train_module, "_loop", lambda run: {"epochs": 0})
+    assert train(cfg, tmp_path / "run", progress=False) == {"epochs": 0}

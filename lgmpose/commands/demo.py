@@ -4,14 +4,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from lgmpose.commands._args import score
+
 HELP = "run pose estimation on the bundled demo pictures and write the results to a folder"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="demo_output", help="folder for the results")
     parser.add_argument("--detector", default="auto", help="person detector (default: auto)")
-    parser.add_argument("--kpt-thr", type=float, default=0.3,
-                        help="keypoints scoring below this are not drawn (default: 0.3)")
+    parser.add_argument("--kpt-thr", type=score, default=0.3,
+                        help="keypoints scoring below this (0 to 1) are not drawn (default: 0.3)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from lgmpose.commands._args import score
+
 HELP = "person-box AP, precision/recall and ms per image of person detectors on a COCO json"
 NAME = "detector-ap"
 
@@ -14,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--images", required=True, help="the folder of its images")
     parser.add_argument("--detectors", default="auto,blazepose,hog,whole_image",
                         help="comma-separated detector names or files (default: %(default)s)")
-    parser.add_argument("--ap-thr", type=float, default=0.01,
+    parser.add_argument("--ap-thr", type=score, default=0.01,
                         help="score threshold for the AP columns (default: %(default)s); the "
                              "'at it' columns use each detector's default threshold")
     parser.add_argument("--threads", type=int, default=1,

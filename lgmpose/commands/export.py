@@ -10,7 +10,11 @@ HELP = "export a model (optionally with trained weights) to ONNX, fp32 or int8"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", nargs="?", default=None,
                         help="registered model name (optional with --weights)")
-    parser.add_argument("--weights", help="checkpoint; its model name and input size are used")
+    weights = parser.add_mutually_exclusive_group()
+    weights.add_argument("--weights", help="checkpoint; its model name and input size are used")
+    weights.add_argument("--random-weights", action="store_true",
+                         help="export MODEL untrained (random weights: for timing and tests "
+                              "only, its poses mean nothing)")
     parser.add_argument("--input-size", default=None, help="HEIGHTxWIDTH (default 256x192)")
     parser.add_argument("--num-keypoints", type=int, default=None, help="heatmaps (default 17)")
     parser.add_argument("--batch-size", type=int, default=1, help="static batch size (default 1)")
@@ -48,6 +52,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         if not args.model:
             raise LgmposeError("give a MODEL name or --weights CKPT")
+        if not args.random_weights:
+            raise LgmposeError(f"model '{args.model}': no --weights CKPT given; pass the trained "
+                               "checkpoint, or --random-weights to export the untrained network "
+                               "(for timing only)")
         from lgmpose.models import create_model
 
         model = create_model(args.model, num_keypoints=args.num_keypoints or 17,
@@ -63,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
         release_checkpoint(args.weights, output)
         print(f"wrote {output} (weights, model config and meta of {args.weights})")
         return 0
+    untrained = " (untrained: random weights)" if args.random_weights else ""
     fp32_path = output.with_name(output.stem + ".fp32.onnx") if args.int8 else output
     export_onnx(model, fp32_path, keypoint_names=keypoint_names, batch_size=args.batch_size,
                 extra_metadata=extra_metadata, dynamic_batch=args.dynamic_batch)
@@ -70,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         from lgmpose.tools.quantize import quantize_onnx
 
         quantize_onnx(fp32_path, output, args.calib)
-        print(f"wrote {fp32_path} (fp32) and {output} (int8)")
+        print(f"wrote {fp32_path} (fp32) and {output} (int8){untrained}")
     else:
-        print(f"wrote {output}")
+        print(f"wrote {output}{untrained}")
     return 0

@@ -5,6 +5,8 @@ import argparse
 import json
 import sys
 
+from lgmpose.commands._args import positive_int, score
+
 HELP = "estimate poses on an image, a folder of images, a video or a camera"
 
 
@@ -20,10 +22,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="auto (= nanodet, the bundled NanoDet-m), nanodet, blazepose, hog, "
                              "motion (fixed-camera video), whole_image, a YOLOX/YOLOv8 .onnx file "
                              "or a BlazePose .tflite file (default: auto)")
-    parser.add_argument("--det-thr", type=float, default=None, help="detector score threshold")
+    parser.add_argument("--det-thr", type=score, default=None,
+                        help="detector score threshold, 0 to 1")
     parser.add_argument("--boxes", help="JSON person boxes [x, y, w, h] instead of a detector")
-    parser.add_argument("--kpt-thr", type=float, default=0.3,
-                        help="keypoints scoring below this are not drawn (default: 0.3)")
+    parser.add_argument("--kpt-thr", type=score, default=0.3,
+                        help="keypoints scoring below this (0 to 1) are not drawn (default: 0.3)")
     parser.add_argument("--flip-test", action="store_true", help="average with mirrored crops")
     parser.add_argument("--det-every", type=int, default=1, metavar="N",
                         help="video: run the detector every N frames, follow keypoints between")
@@ -32,7 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="One-Euro smoothing (default: on for video, off for images)")
     smooth.add_argument("--no-smooth", dest="smooth", action="store_false")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for the networks")
-    parser.add_argument("--max-frames", type=int, default=None, help="stop after N frames")
+    parser.add_argument("--max-frames", type=positive_int, default=None, metavar="N",
+                        help="stop after N frames")
     parser.add_argument("--json", action="store_true",
                         help="print the COCO-format results as JSON on stdout")
     parser.add_argument("--show", action="store_true", help="show frames in a window")

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from lgmpose.commands._args import fraction, score
+
 HELP = "label people with a teacher pose model (MoveNet .onnx/.tflite), keeping ground truth"
 
 
@@ -22,11 +24,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--detector", default="whole_image",
                         help="--folder: person detector name or file, or whole_image "
                              "(default: %(default)s)")
-    parser.add_argument("--det-thr", type=float, default=0.5,
+    parser.add_argument("--det-thr", type=score, default=0.5,
                         help="--folder: detector score threshold (default: %(default)s)")
-    parser.add_argument("--min-height", type=float, default=0.2,
+    parser.add_argument("--min-height", type=fraction, default=0.2,
                         help="--folder: smallest box height, as a fraction of the picture's")
-    parser.add_argument("--kpt-thr", type=float, default=0.3,
+    parser.add_argument("--kpt-thr", type=score, default=0.3,
                         help="teacher keypoints scoring below this get weight 0 "
                              "(default: %(default)s)")
     parser.add_argument("--min-keypoints", type=int, default=6,

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from lgmpose.commands._args import score
+
 HELP = "serve pose estimation over HTTP (POST /v1/pose) with a live web page at /"
 
 
@@ -16,7 +18,8 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                         help="person detector when a request sends no boxes: auto, nanodet, "
                              "blazepose, hog, whole_image, or a detector model file "
                              "(default: auto)")
-    parser.add_argument("--det-thr", type=float, default=None, help="detector score threshold")
+    parser.add_argument("--det-thr", type=score, default=None,
+                        help="detector score threshold, 0 to 1")
     parser.add_argument("--flip-test", action="store_true", help="average with mirrored crops")
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads per network in each worker (default: the runtime's; "

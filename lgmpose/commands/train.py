@@ -13,8 +13,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="dataset folder (replaces the config's data.root)")
     parser.add_argument("--work-dir", metavar="DIR",
                         help="where checkpoints and logs go (default: work_dirs/<config name>)")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue exactly from WORK_DIR/last.pt when it exists")
+    earlier = parser.add_mutually_exclusive_group()
+    earlier.add_argument("--resume", action="store_true",
+                         help="continue exactly from WORK_DIR/last.pt when it exists")
+    earlier.add_argument("--overwrite", action="store_true",
+                         help="start afresh in a WORK_DIR that holds an earlier run (its "
+                              "checkpoints and log are replaced)")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="KEY=VALUE", help="override a config value, e.g. train.epochs=50 "
                         "(repeatable)")
@@ -34,8 +38,8 @@ def run(args: argparse.Namespace) -> int:
     if args.data_root:
         cfg["data"]["root"] = args.data_root
     work_dir = Path(args.work_dir or Path("work_dirs") / resolve_config_path(args.config).stem)
-    summary = train(cfg, work_dir, resume=args.resume, device=args.device,
-                    progress=not args.no_progress)
+    summary = train(cfg, work_dir, resume=args.resume, overwrite=args.overwrite,
+                    device=args.device, progress=not args.no_progress)
     if int(os.environ.get("RANK", "0")) != 0:
         return 0
     if summary.get("best") is not None:

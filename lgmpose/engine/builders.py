@@ -29,13 +29,14 @@ import numpy as np
 from lgmpose.engine.sources import make_dataset as _make
 from lgmpose.engine.sources import resolve as _path
 from lgmpose.engine.sources import root_dir as _root
-from lgmpose.engine.sources import source_file, source_kind, sources, val_kind
+from lgmpose.engine.sources import (check_source_files, source_file, source_kind, sources,
+                                    val_kind)
 from lgmpose.errors import LgmposeError
 
 __all__ = [
     "ConcatSamples", "boxes_label", "build_codec", "build_metainfo", "build_model",
-    "build_train_dataset", "build_val_dataset", "checkpoint_meta", "main_metric", "sample_getter",
-    "score",
+    "build_train_dataset", "build_val_dataset", "check_inputs", "checkpoint_meta", "main_metric",
+    "sample_getter", "score",
 ]
 
 
@@ -109,8 +110,9 @@ def resolve_boxes(cfg: Mapping[str, Any], data_root: str | None, boxes: str | No
     raise LgmposeError(f"detection-box file '{boxes}' does not exist (nor under the data root)")
 
 
-def build_val_dataset(cfg: Mapping[str, Any], data_root: str | None, codec, metainfo,
-                      boxes: str | None = None):
+def _val_source(cfg: Mapping[str, Any], data_root: str | None,
+                boxes: str | None) -> tuple[dict[str, Any], str]:
+    """The validation source and its resolved boxes (``gt`` or a detection file)."""
     val = sources(cfg, "val")
     if len(val) != 1:
         raise LgmposeError("config data.val: exactly one validation set is supported")
@@ -119,7 +121,30 @@ def build_val_dataset(cfg: Mapping[str, Any], data_root: str | None, codec, meta
     if resolved != "gt" and kind != "coco":
         raise LgmposeError(f"{'MPII' if kind == 'mpii' else 'LSP'} is evaluated on its "
                            "ground-truth person boxes; --boxes applies to COCO only")
-    return _make(cfg, val[0], _root(cfg, data_root), codec, metainfo, train=False,
+    return val[0], resolved
+
+
+def check_inputs(cfg: Mapping[str, Any], data_root: str | None, validation: bool = True) -> None:
+    """Every file a run will read (annotation files, image folders, the validation's detection
+    boxes and MPII ground truth) exists, or an ``LgmposeError`` naming it: checked before the
+    first training step rather than at the first validation."""
+    root = _root(cfg, data_root)
+    for source in sources(cfg, "train"):
+        check_source_files(cfg, source, root, "train")
+    if not validation or cfg["data"].get("val") in (None, False, ""):
+        return
+    source, _ = _val_source(cfg, data_root, None)
+    check_source_files(cfg, source, root, "val")
+    if source_kind(cfg, source) == "mpii":
+        gt_file = _path(root, source.get("gt_file"))
+        if gt_file is None or not gt_file.is_file():
+            raise LgmposeError(f"MPII ground truth '{gt_file}' does not exist (data.val.gt_file)")
+
+
+def build_val_dataset(cfg: Mapping[str, Any], data_root: str | None, codec, metainfo,
+                      boxes: str | None = None):
+    source, resolved = _val_source(cfg, data_root, boxes)
+    return _make(cfg, source, _root(cfg, data_root), codec, metainfo, train=False,
                  boxes=resolved)
 
 

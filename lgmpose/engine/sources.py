@@ -17,8 +17,8 @@ from typing import Any
 
 from lgmpose.errors import LgmposeError
 
-__all__ = ["DATASETS", "dataset_kind", "make_dataset", "resolve", "root_dir", "source_file",
-           "source_kind", "sources", "val_kind"]
+__all__ = ["DATASETS", "check_source_files", "dataset_kind", "make_dataset", "resolve", "root_dir",
+           "source_file", "source_kind", "sources", "val_kind"]
 
 DATASETS = ("coco", "mpii", "lsp")
 _FILE_KEY = {"coco": "ann_file", "mpii": "ann_file", "lsp": "mat_file"}
@@ -85,6 +85,22 @@ def val_kind(cfg: Mapping[str, Any]) -> str:
     spec = cfg["data"].get("val")
     first = spec[0] if isinstance(spec, list) and spec else spec
     return source_kind(cfg, first if isinstance(first, Mapping) else {})
+
+
+def check_source_files(cfg: Mapping[str, Any], source: Mapping[str, Any], root: Path,
+                       what: str = "train") -> tuple[Path, Path]:
+    """The source's annotation file and image folder, or an ``LgmposeError`` naming the missing
+    one (``what``: the config section, for the message)."""
+    kind = source_kind(cfg, source)
+    file = resolve(root, source[_FILE_KEY[kind]])
+    img_dir = resolve(root, source.get("img_dir", "")) or root
+    hint = f"(data.{what}; data root '{root}': set --data-root or data.root)"
+    if file is None or not file.is_file():
+        name = "LSP joints file" if kind == "lsp" else "annotation file"
+        raise LgmposeError(f"{name} '{file}' does not exist {hint}")
+    if not img_dir.is_dir():
+        raise LgmposeError(f"image folder '{img_dir}' does not exist {hint}")
+    return file, img_dir
 
 
 def make_dataset(cfg: Mapping[str, Any], source: Mapping[str, Any], root: Path, codec, metainfo,

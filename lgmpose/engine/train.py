@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import random
+import shutil
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -296,16 +297,51 @@ class _Run:
         return broadcast_object(metrics)
 
 
+# What a run leaves in its work dir (config.yaml is rewritten by every run and not counted).
+RUN_FILES = ("last.pt", "best.pt", "log.jsonl")
+
+
+def _check_work_dir(work_dir: Path, resume: bool, overwrite: bool) -> list[Path]:
+    """The earlier run's files in ``work_dir``; refused unless ``resume`` or ``overwrite``."""
+    if resume and overwrite:
+        raise LgmposeError("resume and overwrite exclude each other: --resume continues the run "
+                           f"in {work_dir}, --overwrite replaces it")
+    if work_dir.exists() and not work_dir.is_dir():
+        raise LgmposeError(f"work dir '{work_dir}' is a file, not a folder; choose another "
+                           "--work-dir")
+    earlier = [work_dir / name for name in RUN_FILES if (work_dir / name).exists()]
+    if earlier and not (resume or overwrite):
+        raise LgmposeError(f"work dir '{work_dir}' holds an earlier run "
+                           f"({', '.join(p.name for p in earlier)}); continue it with --resume, "
+                           "replace it with --overwrite, or choose another --work-dir")
+    return earlier
+
+
 def train(cfg: dict[str, Any], work_dir: str | Path, data_root: str | None = None,
-          resume: bool = False, device: str = "auto", progress: bool = True) -> dict[str, Any]:
+          resume: bool = False, device: str = "auto", progress: bool = True,
+          overwrite: bool = False) -> dict[str, Any]:
     """Train as ``cfg`` says; returns a summary (epochs done, best metric, paths) whose ``model``
-    is the trained network (unwrapped from DDP)."""
-    info = init_distributed(device)
+    is the trained network (unwrapped from DDP).
+
+    A ``work_dir`` that holds an earlier run (``last.pt``, ``best.pt`` or ``log.jsonl``) is
+    refused unless ``resume`` (continue it) or ``overwrite`` (delete those files and
+    ``tensorboard/`` first). Every input file is checked before the first step.
+    """
     work_dir = Path(work_dir)
+    earlier = _check_work_dir(work_dir, resume, overwrite)
+    val_every = int(cfg["train"].get("val_interval") or 0)
+    builders.check_inputs(cfg, data_root, validation=val_every > 0)
+    info = init_distributed(device)
     # Flush float32 denormals to zero: a spatial softmax drives far pixels' probabilities and
     # gradients below 1e-38, and denormal arithmetic made CPU steps several times slower.
     torch.set_flush_denormal(True)
     try:
+        if overwrite and info.is_main:
+            for path in earlier:
+                path.unlink()
+            if (work_dir / "tensorboard").is_dir():
+                shutil.rmtree(work_dir / "tensorboard")
+        barrier()
         run = _Run(cfg, work_dir, data_root, info, progress)
         if info.is_main:
             work_dir.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,9 @@ from lgmpose.errors import LgmposeError
 
 __all__ = ["create_session", "OnnxPoseModel", "providers_for"]
 
+_STRIDE = 32          # the input sides of every pose network here are multiples of this
+_HEATMAP_STRIDE = 4   # heatmaps are a quarter of the input (unless the metadata says otherwise)
+
 
 def providers_for(device: str) -> list[str]:
     import onnxruntime as ort
@@ -74,31 +77,58 @@ class OnnxPoseModel:
         self.session = create_session(self.path, device, threads, what="pose model")
         inputs = self.session.get_inputs()
         outputs = self.session.get_outputs()
-        if len(inputs) != 1 or len(inputs[0].shape) != 4:
-            raise LgmposeError(f"pose model '{self.path}': expected one image input "
-                               f"[B, 3, H, W], got {[(i.name, i.shape) for i in inputs]}")
-        shape = inputs[0].shape
-        self.input_name = inputs[0].name
-        self.output_name = outputs[0].name
         meta = self.session.get_modelmeta().custom_metadata_map or {}
         self.metadata = {k: _parse_meta_value(v) for k, v in meta.items()}
+        shape = list(inputs[0].shape) if len(inputs) == 1 else None
+        out_shape = list(outputs[0].shape) if outputs else None
+
+        def not_a_pose_model(why: str) -> LgmposeError:
+            got_in = [(i.name, i.shape) for i in inputs] if shape is None else shape
+            return LgmposeError(
+                f"pose model '{self.path}': not a pose model of the expected form (one image "
+                f"input [B, 3, H, W] with H and W multiples of {_STRIDE}, heatmaps [B, K, "
+                f"H/{_HEATMAP_STRIDE}, W/{_HEATMAP_STRIDE}] out): {why}; got input {got_in}, "
+                f"output {out_shape}")
+
+        if shape is None or len(shape) != 4:
+            raise not_a_pose_model("expected one 4-D image input")
+        if isinstance(shape[1], int) and shape[1] != 3:
+            raise not_a_pose_model(f"{shape[1]} input channels instead of 3")
+        if out_shape is None or len(out_shape) != 4:
+            raise not_a_pose_model("expected a 4-D heatmap output")
+        self.input_name = inputs[0].name
+        self.output_name = outputs[0].name
+        static = (shape[2], shape[3]) if all(isinstance(v, int) for v in shape[2:]) else None
         size = self.metadata.get("input_size")
         if isinstance(size, (list, tuple)) and len(size) == 2:
-            self.input_size = (int(size[0]), int(size[1]))
-        elif isinstance(shape[2], int) and isinstance(shape[3], int):
-            self.input_size = (shape[2], shape[3])
+            try:
+                self.input_size = (int(size[0]), int(size[1]))
+            except (TypeError, ValueError):
+                raise not_a_pose_model(f"metadata input_size {size!r} is not two integers") \
+                    from None
+            if static is not None and static != self.input_size:
+                raise not_a_pose_model(f"metadata input_size {list(self.input_size)} differs "
+                                       f"from the input's {list(static)}")
+        elif static is not None:
+            self.input_size = static
         else:
             raise LgmposeError(f"pose model '{self.path}': input size unknown (dynamic H, W and "
                                "no 'input_size' metadata)")
-        if shape[1] not in (3, "3") and isinstance(shape[1], int):
-            raise LgmposeError(f"pose model '{self.path}': expected 3 input channels, "
-                               f"got {shape[1]}; is this a pose model?")
+        h, w = self.input_size
+        if h <= 0 or w <= 0 or h % _STRIDE or w % _STRIDE:
+            raise not_a_pose_model(f"input size {h}x{w} is not a multiple of {_STRIDE}")
+        stride = self.metadata.get("heatmap_stride") or _HEATMAP_STRIDE
+        if not isinstance(stride, int) or stride <= 0:
+            raise not_a_pose_model(f"metadata heatmap_stride {stride!r} is not a positive integer")
+        expected = (h // stride, w // stride)
+        got = tuple(out_shape[2:])
+        if all(isinstance(v, int) for v in got) and got != expected:
+            raise not_a_pose_model(f"heatmaps of {got[0]}x{got[1]} for a {h}x{w} input "
+                                   f"(expected {expected[0]}x{expected[1]})")
         self.fixed_batch = shape[0] if isinstance(shape[0], int) else None
-        out_shape = outputs[0].shape
-        if len(out_shape) != 4:
-            raise LgmposeError(f"pose model '{self.path}': expected heatmaps [B, K, h, w], "
-                               f"got output shape {out_shape}; is this a pose model?")
         self.num_keypoints = out_shape[1] if isinstance(out_shape[1], int) else None
+        if self.num_keypoints is not None and self.num_keypoints < 1:
+            raise not_a_pose_model("no heatmap channel")
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         images = np.ascontiguousarray(images, dtype=np.float32)

@@ -78,35 +78,113 @@ def _image_id(name: str, index: int) -> int:
     return int(stem) if re.fullmatch(r"\d+", stem) else index
 
 
+def _is_box(value) -> bool:
+    return (isinstance(value, (list, tuple)) and len(value) >= 4
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value))
+
+
+def _short(value) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _checked_boxes(value, path: Path, where: str):
+    """``value`` if it is a list of ``[x, y, w, h]`` boxes (or one box, or empty), else an error
+    naming the file and the entry."""
+    if isinstance(value, list) and (not value or _is_box(value) or all(_is_box(b) for b in value)):
+        return value
+    raise LgmposeError(f"boxes file '{path}': {where} must be a list of [x, y, w, h] boxes, got "
+                       f"{_short(value)}")
+
+
+class _BoxLookup:
+    """``(name, index, image_id) -> boxes``; ``keys``: the names of a mapping file, else None."""
+
+    def __init__(self, lookup, keys: set[str] | None = None) -> None:
+        self._lookup, self.keys = lookup, keys
+
+    def __call__(self, name: str, index: int, image_id):
+        return self._lookup(name, index, image_id)
+
+
 def load_boxes_file(path: str | os.PathLike, min_score: float = 0.0):
     """Caller boxes from JSON: a list ``[[x, y, w, h], ...]`` for every frame, a mapping
     ``{file_name or frame index: [[x, y, w, h], ...]}``, or COCO detection results
     ``[{"image_id", "bbox", "score"}, ...]`` (those scoring below ``min_score`` are dropped).
-    Returns a function ``(name, index, image_id) -> boxes``.
+    Returns a function ``(name, index, image_id) -> boxes``. A file of another shape is an
+    ``LgmposeError`` naming it.
     """
     path = Path(path)
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
         raise LgmposeError(f"boxes file '{path}': file not found") from None
+    except IsADirectoryError:
+        raise LgmposeError(f"boxes file '{path}': is a folder, not a JSON file") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise LgmposeError(f"boxes file '{path}': not valid JSON ({error})") from None
     if isinstance(data, list) and data and isinstance(data[0], dict):
         by_id: dict = {}
-        for det in data:
-            if "bbox" not in det or "image_id" not in det:
+        for i, det in enumerate(data):
+            if not isinstance(det, dict) or "bbox" not in det or "image_id" not in det:
                 raise LgmposeError(f"boxes file '{path}': detection entries need 'image_id' and "
-                                   "'bbox'")
-            if det.get("category_id", 1) == 1 and det.get("score", 1.0) >= min_score:
+                                   f"'bbox' (entry {i}: {_short(det)})")
+            if not _is_box(det["bbox"]):
+                raise LgmposeError(f"boxes file '{path}': entry {i}: 'bbox' must be [x, y, w, h], "
+                                   f"got {_short(det['bbox'])}")
+            score = det.get("score", 1.0)
+            if not isinstance(score, (int, float)) or isinstance(score, bool):
+                raise LgmposeError(f"boxes file '{path}': entry {i}: 'score' must be a number, "
+                                   f"got {_short(score)}")
+            if det.get("category_id", 1) == 1 and score >= min_score:
                 by_id.setdefault(det["image_id"], []).append(det["bbox"])
-        return lambda name, index, image_id: by_id.get(image_id, by_id.get(name, []))
+        return _BoxLookup(lambda name, index, image_id: by_id.get(image_id, by_id.get(name, [])))
     if isinstance(data, list):
-        return lambda name, index, image_id: data
+        _checked_boxes(data, path, "the list")
+        return _BoxLookup(lambda name, index, image_id: data)
     if isinstance(data, dict):
-        return lambda name, index, image_id: data.get(
-            name, data.get(str(index), data.get(Path(name).stem, [])))
+        for key, value in data.items():
+            _checked_boxes(value, path, f"entry {key!r}")
+        return _BoxLookup(lambda name, index, image_id: data.get(
+            name, data.get(str(index), data.get(Path(name).stem, []))), keys=set(data))
     raise LgmposeError(f"boxes file '{path}': expected a list of boxes, a mapping or COCO "
-                       "detection results")
+                       f"detection results, got {_short(data)}")
+
+
+def _check_box_keys(boxes_for: _BoxLookup, source: Source, path) -> None:
+    """A mapping file none of whose keys names an input frame would give no person anywhere."""
+    keys = getattr(boxes_for, "keys", None)
+    if not keys:
+        return
+    if source.paths is not None:
+        names = {n for i, p in enumerate(source.paths) for n in (p.name, p.stem, str(i))}
+        what = "an input picture (file name, name without suffix, or index)"
+    else:
+        names = {k for k in keys if k.isdigit()}
+        what = "a frame index"
+    if not keys & names:
+        shown = ", ".join(sorted(keys)[:3]) + (", ..." if len(keys) > 3 else "")
+        raise LgmposeError(f"boxes file '{path}': none of its keys ({shown}) is {what}")
+
+
+def _check_options(options: PredictOptions) -> None:
+    for name in ("kpt_thr", "det_thr"):
+        value = getattr(options, name)
+        if value is not None and not 0.0 <= float(value) <= 1.0:
+            raise LgmposeError(f"{name} {value}: a score threshold must be in [0, 1]")
+    if options.max_frames is not None and int(options.max_frames) < 1:
+        raise LgmposeError(f"max_frames {options.max_frames}: must be a positive integer")
+
+
+def _check_out_dir(out_dir: Path) -> None:
+    """The output folder, or its first existing parent, must be a folder (before any output)."""
+    for path in (out_dir, *out_dir.parents):
+        if path.exists():
+            if not path.is_dir():
+                where = "is an existing file" if path == out_dir else f"'{path}' is a file"
+                raise LgmposeError(f"--out '{out_dir}': {where}, not a folder; choose another "
+                                   "--out")
+            return
 
 
 def _progress(source: Source, enabled: bool | None):
@@ -126,14 +204,18 @@ def run_predict(source_spec: str, options: PredictOptions, estimator=None) -> Pr
     from lgmpose.inference.draw import draw_poses
     from lgmpose.inference.estimator import PoseEstimator
 
-    source = open_source(source_spec, max_frames=options.max_frames)
+    _check_options(options)
     out_dir = Path(options.out_dir)
+    _check_out_dir(out_dir)
+    source = open_source(source_spec, max_frames=options.max_frames)
     if source.paths is not None and options.draw and any(
             p.parent.resolve() == out_dir.resolve() for p in source.paths):
         raise LgmposeError(f"--out '{out_dir}': is the input's own folder; annotated pictures "
                            "would overwrite the originals, choose another folder")
     boxes_for = (load_boxes_file(options.boxes_file, options.det_thr or 0.0)
                  if options.boxes_file else None)
+    if boxes_for is not None:
+        _check_box_keys(boxes_for, source, options.boxes_file)
     if estimator is None:
         estimator = PoseEstimator(options.weights, backend=options.backend,
                                   device=options.device, detector=options.detector,

@@ -1,0 +1,39 @@
+"""Argument types shared by the sub-commands: a bad value is an argparse error (exit 2)."""
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["score", "fraction", "positive_int"]
+
+
+def _number(text: str, kind=float):
+    try:
+        return kind(text)
+    except ValueError:
+        what = "an integer" if kind is int else "a number"
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+
+
+def _unit_interval(text: str, what: str) -> float:
+    value = _number(text)
+    if not 0.0 <= value <= 1.0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"{text!r}: {what} must be in [0, 1]")
+    return value
+
+
+def score(text: str) -> float:
+    """A score threshold: a number in [0, 1]."""
+    return _unit_interval(text, "a score threshold")
+
+
+def fraction(text: str) -> float:
+    """A fraction: a number in [0, 1]."""
+    return _unit_interval(text, "a fraction")
+
+
+def positive_int(text: str) -> int:
+    """An integer >= 1."""
+    value = _number(text, int)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be a positive integer (1 or more)")
+    return value
