@@ -225,3 +225,19 @@ def test_validation_inputs_are_not_needed_without_validation(tmp_path, monkeypat
                       ["data.val.ann_file=annotations/absent.json"])
     monkeypatch.setattr(train_module, "_loop", lambda run: {"epochs": 0})
     assert train(cfg, tmp_path / "run", progress=False) == {"epochs": 0}
+
+
+def test_init_from_starts_from_a_checkpoints_weights(tmp_path):
+    data = write_dataset(tmp_path / "data")
+    first = train(load_config(write_config(tmp_path / "a.yaml", data, epochs=1, val_interval=0)),
+                  tmp_path / "a", progress=False)
+    cfg = load_config(write_config(tmp_path / "b.yaml", data, epochs=1, val_interval=0, lr=0.0,
+                                   warmup_iters=0, init_from=str(tmp_path / "a" / "last.pt")))
+    second = train(cfg, tmp_path / "b", progress=False)
+    # lr 0: the second run's weights are the first run's (BatchNorm statistics aside)
+    for name, value in first["model"].state_dict().items():
+        if "running" not in name and "num_batches" not in name:
+            assert torch.equal(value, second["model"].state_dict()[name]), name
+    cfg["train"]["init_from"] = str(tmp_path / "missing.pt")
+    with pytest.raises(LgmposeError, match="init_from.*not found"):
+        train(cfg, tmp_path / "c", progress=False)

@@ -85,6 +85,7 @@ DEFAULTS: dict[str, Any] = {
         "checkpoint_interval": 0,
         "max_iters_per_epoch": 0,
         "tensorboard": True,
+        "init_from": None,          # a checkpoint whose weights start the run (fine-tuning)
     },
     "test": {
         "flip": True,

@@ -128,6 +128,9 @@ class _Run:
             self.iters_per_epoch = min(self.iters_per_epoch, max_iters)
 
         model = builders.build_model(cfg, self.metainfo).to(info.device)
+        init_from = cfg["train"].get("init_from")
+        if init_from:
+            self._load_initial_weights(model, Path(init_from))
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
         self.model = model
@@ -155,6 +158,28 @@ class _Run:
                                "go together: softmax_ce needs heatmap_norm: softmax, and a "
                                "softmax model needs softmax_ce")
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+
+    def _load_initial_weights(self, model: nn.Module, path: Path) -> None:
+        """``train.init_from``: start from a checkpoint's weights (a new schedule and optimiser:
+        fine-tuning, or continuing a finished run for more epochs)."""
+        from lgmpose.engine.checkpoint import load_checkpoint
+
+        if not path.is_file():
+            raise LgmposeError(f"train.init_from '{path}': file not found")
+        state = load_checkpoint(path)
+        saved = state.get("model_config", {})
+        current = model.model_config
+        if saved and any(saved.get(k) != current.get(k) for k in ("name", "input_size")):
+            raise LgmposeError(f"train.init_from '{path}': it holds {saved.get('name')!r} at "
+                               f"{saved.get('input_size')}, the config builds "
+                               f"{current.get('name')!r} at {current.get('input_size')}")
+        try:
+            model.load_state_dict(state["state_dict"])
+        except (RuntimeError, KeyError) as error:
+            first = str(error).splitlines()[0]
+            raise LgmposeError(f"train.init_from '{path}': weights do not fit the model "
+                               f"({first})") from None
+        self.log.info(f"initial weights from {path}")
 
     def wrap_ddp(self) -> None:
         if self.info.enabled:
