@@ -15,6 +15,7 @@ import torch
 
 from lgmpose.engine.checkpoint import load_model
 from lgmpose.models import create_model
+from lgmpose.models.layers import SpatialSoftmax
 
 REPO = Path(__file__).resolve().parents[1]
 WEIGHTS = REPO / "lgmpose" / "weights" / "lgm_pose_coco_256x192.pt"
@@ -22,10 +23,11 @@ ASSETS = REPO / "lgmpose" / "assets"
 
 
 def _reference(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """The original formulation: training-mode forward with every BatchNorm on running stats."""
+    """The original formulation: training-mode forward with every BatchNorm on running stats (and
+    a spatial-softmax head giving heatmaps, not its training-mode logits)."""
     model.train()
     for module in model.modules():
-        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+        if isinstance(module, (torch.nn.modules.batchnorm._BatchNorm, SpatialSoftmax)):
             module.eval()
     try:
         with torch.no_grad():

@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     if scores and shown < 0.5 * len(scores):
         print(f"note: only {shown} of {len(scores)} keypoints reached the drawing threshold "
               f"{args.kpt_thr}, so the pictures show mostly person boxes. The model's confidence "
-              "is low: the bundled checkpoint was trained on very little data (see "
-              "lgmpose/weights/README.md). `lgmpose demo --kpt-thr 0` draws every predicted "
+              "is low: the bundled checkpoint is still a weak model (see "
+              "lgmpose/weights/README.md for what it was trained on and how it scores). `lgmpose demo --kpt-thr 0` draws every predicted "
               "keypoint; --weights on `lgmpose predict` takes a better model.")
     return 0
