@@ -37,3 +37,14 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r}: must be a positive integer (1 or more)")
     return value
+
+
+def add_model_options(parser: argparse.ArgumentParser, detector_help: str) -> None:
+    """The pose-model and detector options that `predict` and `serve` share."""
+    parser.add_argument("--weights", help=".onnx export or .pt checkpoint (default: bundled model)")
+    parser.add_argument("--backend", choices=["onnxruntime", "torch"],
+                        help="default: from the weights file type (onnxruntime for .onnx)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    parser.add_argument("--detector", default="auto", help=detector_help)
+    parser.add_argument("--det-thr", type=score, default=None,
+                        help="detector score threshold, 0 to 1")

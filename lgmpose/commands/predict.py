@@ -5,7 +5,7 @@ import argparse
 import json
 import sys
 
-from lgmpose.commands._args import positive_int, score
+from lgmpose.commands._args import add_model_options, positive_int, score
 
 HELP = "estimate poses on an image, a folder of images, a video or a camera"
 
@@ -14,16 +14,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", help="image, folder, video file, or camera index (0, 1, ...)")
     parser.add_argument("--out", default="lgmpose_output",
                         help="folder for annotated outputs and results.json (default: %(default)s)")
-    parser.add_argument("--weights", help=".onnx export or .pt checkpoint (default: bundled model)")
-    parser.add_argument("--backend", choices=["onnxruntime", "torch"],
-                        help="default: from the weights file type (onnxruntime for .onnx)")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
-    parser.add_argument("--detector", default="auto",
-                        help="auto (= nanodet, the bundled NanoDet-m), nanodet, blazepose, hog, "
-                             "motion (fixed-camera video), whole_image, a YOLOX/YOLOv8 .onnx file "
-                             "or a BlazePose .tflite file (default: auto)")
-    parser.add_argument("--det-thr", type=score, default=None,
-                        help="detector score threshold, 0 to 1")
+    add_model_options(parser, "auto (= nanodet, the bundled NanoDet-m), nanodet, blazepose, hog, "
+                      "motion (fixed-camera video), whole_image, a YOLOX/YOLOv8 .onnx file "
+                      "or a BlazePose .tflite file (default: auto)")
     parser.add_argument("--boxes", help="JSON person boxes [x, y, w, h] instead of a detector")
     parser.add_argument("--kpt-thr", type=score, default=0.3,
                         help="keypoints scoring below this (0 to 1) are not drawn (default: 0.3)")

@@ -3,23 +3,15 @@ from __future__ import annotations
 
 import argparse
 
-from lgmpose.commands._args import score
+from lgmpose.commands._args import add_model_options
 
 HELP = "serve pose estimation over HTTP (POST /v1/pose) with a live web page at /"
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """The model options, shared with ``python -m lgmpose.serve.loadtest``."""
-    parser.add_argument("--weights", help=".onnx export or .pt checkpoint (default: bundled model)")
-    parser.add_argument("--backend", choices=["onnxruntime", "torch"],
-                        help="default: from the weights file type (onnxruntime for .onnx)")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
-    parser.add_argument("--detector", default="auto",
-                        help="person detector when a request sends no boxes: auto, nanodet, "
-                             "blazepose, hog, whole_image, or a detector model file "
-                             "(default: auto)")
-    parser.add_argument("--det-thr", type=score, default=None,
-                        help="detector score threshold, 0 to 1")
+    add_model_options(parser, "person detector when a request sends no boxes: auto, nanodet, "
+                      "blazepose, hog, whole_image, or a detector model file (default: auto)")
     parser.add_argument("--flip-test", action="store_true", help="average with mirrored crops")
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads per network in each worker (default: the runtime's; "

@@ -8,7 +8,23 @@ import numpy as np
 
 from lgmpose.errors import LgmposeError
 
-__all__ = ["read_image"]
+__all__ = ["IMAGE_SUFFIXES", "list_images", "read_image"]
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+
+
+def list_images(folder: str | os.PathLike, what: str = "image folder") -> list:
+    """The pictures in ``folder`` (by suffix), sorted; an error naming it when it does not exist
+    or holds none."""
+    from pathlib import Path
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise LgmposeError(f"{what} '{folder}' does not exist")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise LgmposeError(f"{what} '{folder}' holds no images")
+    return files
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:

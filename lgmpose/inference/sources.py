@@ -13,12 +13,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from lgmpose.data.image_io import IMAGE_SUFFIXES
 from lgmpose.errors import LgmposeError
 from lgmpose.inference.quiet import quiet_stderr
 
 __all__ = ["IMAGE_SUFFIXES", "VIDEO_SUFFIXES", "read_image", "Frame", "Source", "open_source"]
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"}
 
 

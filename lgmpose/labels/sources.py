@@ -18,9 +18,6 @@ from lgmpose.errors import LgmposeError
 
 __all__ = ["Entry", "Person", "coco_entries", "folder_entries", "lsp_entries"]
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
-
-
 @dataclass
 class Person:
     box: np.ndarray | None                 # [x, y, w, h] the teacher's crop is built around
@@ -79,11 +76,7 @@ def lsp_entries(mat_file: str | os.PathLike, img_dir: str | os.PathLike,
 
 def folder_entries(img_dir: str | os.PathLike) -> Iterator[Entry]:
     """Every picture in ``img_dir`` (sorted), ids 1, 2, ...; persons found later by a detector."""
-    folder = Path(img_dir)
-    if not folder.is_dir():
-        raise LgmposeError(f"image folder '{folder}' does not exist")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise LgmposeError(f"image folder '{folder}' holds no pictures")
-    for i, path in enumerate(files, start=1):
+    from lgmpose.data.image_io import list_images
+
+    for i, path in enumerate(list_images(img_dir), start=1):
         yield Entry(path, path.name, i, None)

@@ -27,7 +27,6 @@ import numpy as np
 
 from lgmpose.errors import LgmposeError
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 CALIBRATION_METHODS = ("minmax", "percentile", "entropy")
 
 
@@ -68,12 +67,10 @@ def calibration_crops(calib_dir: str | os.PathLike, input_size: Sequence[int],
     from lgmpose.data.transforms import (box_to_center_scale, get_affine_transform,
                                          normalize_image, warp_affine)
 
+    from lgmpose.data.image_io import list_images
+
     folder = Path(calib_dir)
-    if not folder.is_dir():
-        raise LgmposeError(f"calibration folder '{folder}' does not exist")
-    images = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not images:
-        raise LgmposeError(f"calibration folder '{folder}' holds no images")
+    images = list_images(folder, "calibration folder")
     height, width = int(input_size[0]), int(input_size[1])
     json_path = Path(coco_json) if coco_json else find_coco_json(folder)
     boxes = _person_boxes(json_path) if json_path else {}
