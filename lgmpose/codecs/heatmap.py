@@ -26,7 +26,7 @@ import numpy as np
 from lgmpose.errors import LgmposeError
 
 __all__ = ["HeatmapCodec", "MSRAHeatmap", "DarkHeatmap", "UDPHeatmap", "CODECS", "build_codec",
-           "flip_heatmaps", "refine_dark", "refine_quarter", "heatmap_maximum"]
+           "needs_udp_warp", "flip_heatmaps", "refine_dark", "refine_quarter", "heatmap_maximum"]
 
 
 def heatmap_maximum(heatmaps: np.ndarray):
@@ -307,3 +307,13 @@ def build_codec(name: str = "msra", input_size=(256, 192), heatmap_size=None, si
     except KeyError:
         raise LgmposeError(f"unknown codec {name!r}: choose one of {', '.join(CODECS)}") from None
     return cls(input_size=input_size, heatmap_size=heatmap_size, sigma=sigma, **options)
+
+
+def needs_udp_warp(codec: "str | dict | HeatmapCodec | None") -> bool:
+    """Whether crops for a model trained with ``codec`` (a codec, its name, or its config as a
+    checkpoint or an export stores it; ``None``: the default ``msra``) take the UDP warp."""
+    if isinstance(codec, HeatmapCodec):
+        return bool(codec.udp)
+    name = codec.get("name", "msra") if isinstance(codec, dict) else (codec or "msra")
+    cls = CODECS.get(str(name).lower())
+    return bool(cls is not None and cls.udp)

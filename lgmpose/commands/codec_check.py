@@ -40,23 +40,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="print one JSON object (AP, AP50, ...; keyed by codec for several)")
 
 
-def codec_round_trip(annotations: list[dict], codec, metainfo, padding: float = 1.25):
-    """Every person with keypoints -> ``(results for coco_keypoint_ap, max error in pixels)``."""
-    from lgmpose.data.transforms import (box_to_center_scale, get_affine_transform,
-                                         transform_points)
+def codec_round_trip(annotations: list[dict], codec, metainfo, padding: float = 1.25) -> list[dict]:
+    """Every person with keypoints, through crop -> encode -> decode -> image: results for
+    ``coco_keypoint_ap``."""
+    from lgmpose.data.crops import box_to_crop, crop_matrix
+    from lgmpose.data.transforms import transform_points
     from lgmpose.evaluation import rescore
 
     k = metainfo.num_keypoints
-    aspect = codec.input_size[1] / codec.input_size[0]
     results = []
     for ann in annotations:
         if ann.get("iscrowd", 0) or not ann.get("num_keypoints", 0) or not ann.get("keypoints"):
             continue
         gt = np.asarray(ann["keypoints"], dtype=np.float32).reshape(k, 3)
-        center, scale = box_to_center_scale(ann["bbox"], aspect, padding)
-        forward = get_affine_transform(center, scale, 0.0, codec.input_size, udp=codec.udp)
-        inverse = get_affine_transform(center, scale, 0.0, codec.input_size, inv=True,
-                                       udp=codec.udp)
+        center, scale = box_to_crop(ann["bbox"], codec.input_size, padding)
+        forward = crop_matrix(center, scale, codec.input_size, udp=codec.udp)
+        inverse = crop_matrix(center, scale, codec.input_size, udp=codec.udp, inv=True)
         heatmaps, _ = codec.encode(transform_points(gt[:, :2], forward), gt[:, 2] > 0)
         crop_points, scores = codec.decode(heatmaps)
         points = transform_points(crop_points, inverse)

@@ -9,6 +9,7 @@ import numpy as np
 
 from lgmpose.codecs import HeatmapCodec, build_codec
 from lgmpose.data import transforms as T
+from lgmpose.data.crops import crop_image, crop_matrix
 from lgmpose.data.metainfo import MetaInfo, load_metainfo
 
 __all__ = ["TopDownPipeline"]
@@ -71,11 +72,9 @@ class TopDownPipeline:
             scale = scale * factor
             shift = T.random_shift(rng, self.shift_factor, self.shift_prob)
             flip = self.flip_prob > 0 and rng.random() < self.flip_prob
-        matrix = T.get_affine_transform(center, scale, rotation, self.input_size, udp=self.udp,
-                                        shift=shift)
-        if flip:
-            matrix = T.flip_matrix(matrix, self.input_size[1])
-        crop = T.warp_affine(image, matrix, self.input_size)
+        matrix = crop_matrix(center, scale, self.input_size, udp=self.udp, rot=rotation,
+                             shift=shift, flip=flip)
+        crop = crop_image(image, matrix, self.input_size)
         if self.train:
             crop = T.random_color(crop, rng, self.color_strength, self.color_prob)
             crop = T.random_occlusion(crop, rng, self.occlusion_prob, self.occlusion_max_area)

@@ -14,7 +14,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 
-from lgmpose.data.transforms import get_affine_transform, transform_points
+from lgmpose.data.crops import crop_matrix
+from lgmpose.data.transforms import transform_points
 from lgmpose.engine import builders
 from lgmpose.engine.data import collate
 from lgmpose.engine.distributed import all_gather_objects, is_main
@@ -69,8 +70,7 @@ def predict(model: nn.Module, dataset, codec, flip_indices: Sequence[int] | None
         centers = batch["center"].numpy()
         scales = batch["scale"].numpy()
         for i in range(keypoints.shape[0]):
-            inverse = get_affine_transform(centers[i], scales[i], 0.0, input_size, inv=True,
-                                           udp=codec.udp)
+            inverse = crop_matrix(centers[i], scales[i], input_size, udp=codec.udp, inv=True)
             results.append({
                 "index": indices[position],
                 "image_id": _item(batch, "image_id", i),

@@ -23,7 +23,8 @@ import numpy as np
 
 from lgmpose.codecs import build_codec
 from lgmpose.data.metainfo import load_metainfo
-from lgmpose.data.transforms import box_to_center_scale, get_affine_transform, transform_points
+from lgmpose.data.crops import crop_batch
+from lgmpose.data.transforms import transform_points
 from lgmpose.errors import LgmposeError
 from lgmpose.inference.boxes import validate_boxes
 from lgmpose.inference.detectors import PersonDetector, build_detector
@@ -174,33 +175,13 @@ class PoseEstimator:
         return boxes[order], scores[order]
 
     # -- pose --------------------------------------------------------------------------------
-    def _crops(self, image: np.ndarray, boxes: np.ndarray):
-        import cv2
-
-        h, w = self.input_size
-        centers, scales = box_to_center_scale(boxes, aspect_ratio=w / h, padding=1.25)
-        x = np.empty((len(boxes), 3, h, w), np.float32)
-        inverse = []
-        crop = np.empty((h, w, 3), np.uint8)
-        for i, (c, s) in enumerate(zip(centers, scales)):
-            m = get_affine_transform(c, s, 0.0, (h, w), udp=self.codec.udp)
-            cv2.warpAffine(image, m, (w, h), dst=crop, flags=cv2.INTER_LINEAR,
-                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-            blue, green, red = cv2.split(crop)
-            x[i, 0], x[i, 1], x[i, 2] = red, green, blue    # BGR -> RGB planes
-            inverse.append(cv2.invertAffineTransform(m))
-        # ImageNet normalisation in place on the whole batch (measured 10x faster than per-pixel
-        # NumPy on interleaved crops).
-        x -= self.info.mean[None, :, None, None]
-        x *= (1.0 / self.info.std)[None, :, None, None]
-        return x, inverse
-
     def estimate(self, image: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Keypoints ``[N, K, 2]`` (image pixels) and scores ``[N, K]`` for valid ``boxes [N, 4]``."""
         k = self.metainfo.num_keypoints
         if len(boxes) == 0:
             return np.zeros((0, k, 2), np.float32), np.zeros((0, k), np.float32)
-        x, inverse = self._crops(image, boxes)
+        x, inverse = crop_batch(image, boxes, self.input_size, self.codec.udp, self.info.mean,
+                                self.info.std)
         if self.flip_test:
             heatmaps = self.model(np.concatenate([x, x[..., ::-1]]))
             n = len(boxes)

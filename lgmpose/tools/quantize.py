@@ -60,12 +60,12 @@ def _person_boxes(coco_json: Path, min_size: float = 24.0) -> dict[str, list[lis
 
 def calibration_crops(calib_dir: str | os.PathLike, input_size: Sequence[int],
                       coco_json: str | os.PathLike | None = None, max_crops: int = 128,
-                      seed: int = 0) -> np.ndarray:
+                      seed: int = 0, udp: bool = False) -> np.ndarray:
     """Up to ``max_crops`` normalised person crops ``[N, 3, H, W]`` from the images in a folder."""
     import cv2
 
-    from lgmpose.data.transforms import (box_to_center_scale, get_affine_transform,
-                                         normalize_image, warp_affine)
+    from lgmpose.data.crops import crop_image, crop_matrix
+    from lgmpose.data.transforms import box_to_center_scale, normalize_image
 
     from lgmpose.data.image_io import list_images
 
@@ -97,8 +97,8 @@ def calibration_crops(calib_dir: str | os.PathLike, input_size: Sequence[int],
             scale = _shrink_to_fit(scale, image.shape[1], image.shape[0])
         else:
             center, scale = box_to_center_scale(box, width / height, padding=1.25)
-        matrix = get_affine_transform(center, scale, 0.0, (height, width))
-        crops.append(normalize_image(warp_affine(image, matrix, (height, width))))
+        matrix = crop_matrix(center, scale, (height, width), udp=udp)
+        crops.append(normalize_image(crop_image(image, matrix, (height, width))))
     return np.stack(crops).astype(np.float32)
 
 
@@ -145,6 +145,7 @@ def quantize_onnx(fp32_path: str | os.PathLike, output_path: str | os.PathLike,
                                           quantize_static)
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    from lgmpose.codecs import needs_udp_warp
     from lgmpose.utils.atomic import atomic_path
 
     _register_layout_ops()
@@ -155,14 +156,17 @@ def quantize_onnx(fp32_path: str | os.PathLike, output_path: str | os.PathLike,
     source = Path(fp32_path)
     if not source.is_file():
         raise LgmposeError(f"ONNX model '{source}' does not exist")
-    graph_input = onnx.load(str(source), load_external_data=False).graph.input[0]
+    proto = onnx.load(str(source), load_external_data=False)
+    graph_input = proto.graph.input[0]
     dims = [d.dim_value for d in graph_input.type.tensor_type.shape.dim]
     if len(dims) != 4 or not all(dims):
         raise LgmposeError(f"ONNX model '{source}' needs a static [B, 3, H, W] input, has {dims}")
     batch, height, width = dims[0], dims[2], dims[3]
     origin = "given crops"
     if crops is None and calib_dir is not None:
-        crops = calibration_crops(calib_dir, (height, width), coco_json, max_crops, seed)
+        codec = next((json.loads(p.value) for p in proto.metadata_props if p.key == "codec"), None)
+        crops = calibration_crops(calib_dir, (height, width), coco_json, max_crops, seed,
+                                  udp=needs_udp_warp(codec))
         origin = f"person crops from {Path(calib_dir).name}"
     if crops is None:
         origin = "normal noise"

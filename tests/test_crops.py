@@ -1,0 +1,142 @@
+"""The shared crop helper: the same pixels as the crop code it replaced, for training and for
+inference, and the UDP warp wherever the codec asks for it.
+
+``data/crops_golden.npz`` was written by the code before the helper existed (training:
+``TopDownPipeline`` with every augmentation on; inference: ``PoseEstimator``'s own batch
+crops), on :func:`pattern_image`. Training runs must see bit-identical crops across this change.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from lgmpose.codecs import build_codec, needs_udp_warp
+from lgmpose.data.crops import box_to_crop, crop_batch, crop_image, crop_matrix
+from lgmpose.data.pipeline import TopDownPipeline
+from lgmpose.data.transforms import (IMAGENET_MEAN, IMAGENET_STD, normalize_image,
+                                     transform_points)
+
+GOLDEN = np.load(Path(__file__).parent / "data" / "crops_golden.npz")
+SIZE = (32, 24)
+BOXES = np.array([[50, 20, 40, 90], [-10, -5, 50, 60], [120, 70, 60, 70]], np.float32)
+
+
+def pattern_image(h: int = 120, w: int = 160) -> np.ndarray:
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.int64)
+    image = np.stack([(xx * 5 + yy * 2) % 256, (xx * yy // 7) % 256,
+                      ((xx - 80) ** 2 + (yy - 60) ** 2) // 10 % 256], axis=-1)
+    return image.astype(np.uint8)
+
+
+@pytest.mark.parametrize("codec", ["msra", "udp"])
+@pytest.mark.parametrize("train, seed", [(False, 0)] + [(True, s) for s in range(6)])
+def test_training_crops_are_unchanged(codec, train, seed):
+    keypoints = np.stack([np.linspace(60, 100, 17), np.linspace(20, 110, 17)], 1)
+    visible = (np.arange(17) % 5 != 0).astype(np.float32)
+    pipeline = TopDownPipeline(SIZE, codec=codec, train=train, shift_factor=0.1)
+    sample = pipeline(pattern_image(), [80.0, 62.0], [60.0, 80.0], keypoints.astype(np.float32),
+                      visible, rng=np.random.default_rng(seed))
+    key = f"train_{codec}_{int(train)}_{seed}"
+    np.testing.assert_array_equal(sample["image"], GOLDEN[key + "_image"])
+    np.testing.assert_array_equal(sample["keypoints"], GOLDEN[key + "_keypoints"])
+
+
+@pytest.mark.parametrize("codec", ["msra", "udp"])
+def test_inference_crops_are_unchanged(codec):
+    udp = build_codec(codec, input_size=SIZE).udp
+    x, inverse = crop_batch(pattern_image(), BOXES, SIZE, udp, IMAGENET_MEAN, IMAGENET_STD)
+    np.testing.assert_array_equal(x, GOLDEN[f"estimator_{codec}_x"])
+    np.testing.assert_array_equal(np.stack(inverse), GOLDEN[f"estimator_{codec}_inverse"])
+
+
+def test_the_estimator_crops_with_the_helper(tmp_path, monkeypatch):
+    """The estimator feeds its network exactly what :func:`crop_batch` gives, with the model's
+    codec choosing the warp."""
+    from inference_fakes import bright_spot_pose_model
+    from lgmpose import PoseEstimator
+    from lgmpose.inference.boxes import validate_boxes
+
+    est = PoseEstimator(bright_spot_pose_model(tmp_path / "m.onnx", input_size=(64, 64)),
+                        detector="whole_image")
+    seen = []
+    model = est.model
+    monkeypatch.setattr(est, "model", lambda x: seen.append(x.copy()) or model(x))
+    image = pattern_image()
+    est(image, boxes=BOXES)
+    boxes = validate_boxes(BOXES, 160, 120)   # the estimator clips caller boxes to the image
+    expected, _ = crop_batch(image, boxes, (64, 64), est.codec.udp, est.info.mean, est.info.std)
+    np.testing.assert_array_equal(seen[0], expected)
+
+
+def test_udp_warp_differs_and_round_trips():
+    center, scale = box_to_crop(BOXES[0], SIZE)
+    plain = crop_matrix(center, scale, SIZE)
+    udp = crop_matrix(center, scale, SIZE, udp=True)
+    assert not np.allclose(plain, udp)
+    for m, inv in ((plain, crop_matrix(center, scale, SIZE, inv=True)),
+                   (udp, crop_matrix(center, scale, SIZE, udp=True, inv=True))):
+        points = np.array([[55.0, 30.0], [80.5, 100.25]])
+        np.testing.assert_allclose(transform_points(transform_points(points, m), inv), points,
+                                   atol=1e-4)
+    # UDP maps the box centre onto the middle of the pixel grid, (W-1)/2, (H-1)/2.
+    np.testing.assert_allclose(transform_points(center, udp), [(SIZE[1] - 1) / 2,
+                                                               (SIZE[0] - 1) / 2], atol=1e-4)
+
+
+def test_flip_mirrors_the_crop():
+    center, scale = box_to_crop(BOXES[0], SIZE)
+    image = pattern_image()
+    crop = crop_image(image, crop_matrix(center, scale, SIZE), SIZE)
+    mirrored = crop_image(image, crop_matrix(center, scale, SIZE, flip=True), SIZE)
+    np.testing.assert_array_equal(mirrored, cv2.flip(crop, 1))
+
+
+def test_calibration_crops_take_the_udp_warp(tmp_path):
+    """int8 calibration cuts what inference would feed a UDP model (it used the other warp)."""
+    from lgmpose.tools.quantize import calibration_crops
+
+    cv2.imwrite(str(tmp_path / "a.png"), pattern_image())
+    for udp in (False, True):
+        crops = calibration_crops(tmp_path, SIZE, max_crops=1, udp=udp)
+        center, scale = box_to_crop([0, 0, 160, 120], SIZE, padding=1.0)
+        scale = scale * min(160 / scale[0], 120 / scale[1], 1.0)
+        matrix = crop_matrix(center, scale, SIZE, udp=udp)
+        expected = normalize_image(crop_image(pattern_image(), matrix, SIZE))
+        np.testing.assert_array_equal(crops[0], expected)
+
+
+@pytest.mark.parametrize("codec", ["msra", "udp"])
+def test_quantize_calibrates_with_the_models_warp(tmp_path, monkeypatch, codec):
+    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime.quantization")
+    import json
+
+    from inference_fakes import bright_spot_pose_model
+    from lgmpose.tools import quantize
+
+    path = bright_spot_pose_model(tmp_path / "m.onnx", input_size=(32, 32), batch=1)
+    model = onnx.load(str(path))
+    for prop in model.metadata_props:
+        if prop.key == "codec":
+            prop.value = json.dumps({"name": codec, "sigma": 2.0})
+    onnx.save(model, str(path))
+    seen = {}
+
+    def fake_crops(*args, udp=False, **kwargs):
+        seen["udp"] = udp
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(quantize, "calibration_crops", fake_crops)
+    with pytest.raises(RuntimeError, match="stop here"):
+        quantize.quantize_onnx(path, tmp_path / "int8.onnx", tmp_path)
+    assert seen["udp"] is (codec == "udp")
+
+
+def test_needs_udp_warp_reads_names_configs_and_codecs():
+    assert needs_udp_warp("udp") and needs_udp_warp({"name": "udp", "sigma": 2.0})
+    assert needs_udp_warp(build_codec("udp"))
+    assert not needs_udp_warp(None) and not needs_udp_warp("dark")
+    assert not needs_udp_warp({"sigma": 2.0})
