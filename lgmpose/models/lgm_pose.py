@@ -24,9 +24,11 @@ from torch import nn
 
 from lgmpose.models.layers import ConvBNAct, DeconvBNAct, InvertedResidual, build_heatmap_norm
 from lgmpose.models.mobilevim import MobileViM
+from lgmpose.models.registry import register_model
 from lgmpose.models.sfusion import build_fusion
 
 
+@register_model("lgm_pose")
 class LGMPose(nn.Module):
     """LGM-Pose. ``forward(images[B, 3, H, W]) -> heatmaps[B, K, H/4, W/4]``.
 

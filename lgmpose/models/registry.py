@@ -1,4 +1,8 @@
-"""Named model variants: ``create_model(name, num_keypoints, input_size, **overrides)``."""
+"""Named model variants: ``create_model(name, num_keypoints, input_size, **overrides)``.
+
+A module that defines a network registers its variants with :func:`register_model`;
+:mod:`lgmpose.models` imports those modules, so every name is known once the package is loaded.
+"""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -21,7 +25,6 @@ def register_model(name: str) -> Callable[[Callable[..., nn.Module]], Callable[.
 
 
 def list_models() -> list[str]:
-    _register_builtin()
     return sorted(_REGISTRY)
 
 
@@ -33,7 +36,6 @@ def create_model(name: str, num_keypoints: int = 17, input_size: Sequence[int] =
     """
     from lgmpose.errors import LgmposeError
 
-    _register_builtin()
     if name not in _REGISTRY:
         raise LgmposeError(f"unknown model {name!r}; available: {', '.join(sorted(_REGISTRY))}")
     size = (int(input_size[0]), int(input_size[1]))
@@ -50,7 +52,3 @@ def _plain(overrides: dict) -> dict:
     """Tuples become lists so that the config survives JSON/YAML and torch.load(weights_only)."""
     return {k: list(v) if isinstance(v, tuple) else v for k, v in overrides.items()}
 
-
-def _register_builtin() -> None:
-    # Importing the modules runs their @register_model decorators once.
-    from lgmpose.models import zoo  # noqa: F401

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lgmpose.models.layers import ConvBNAct, build_heatmap_norm, channel_shuffle
+from lgmpose.models.registry import register_model
 
 
 def lite_hrnet_spec(depth: int) -> dict:
@@ -202,3 +203,14 @@ class LiteHRNetPose(nn.Module):
             for module in stage:
                 xs = module(xs)
         return self.heatmap_norm(self.final(self.head(xs)))
+
+
+def _variant(depth: int):
+    def build(num_keypoints: int, input_size: Sequence[int], **overrides) -> LiteHRNetPose:
+        return LiteHRNetPose(num_keypoints, **{**lite_hrnet_spec(depth), **overrides})
+
+    return build
+
+
+for _depth in (18, 30):
+    register_model(f"lite_hrnet_{_depth}")(_variant(_depth))

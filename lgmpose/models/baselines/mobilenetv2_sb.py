@@ -13,6 +13,7 @@ from torch import nn
 
 from lgmpose.models.layers import (ConvBNAct, DeconvBNAct, InvertedResidual, build_heatmap_norm,
                                    make_divisible)
+from lgmpose.models.registry import register_model
 
 # (expand ratio t, output channels c, repeats n, first stride s), from the MobileNetV2 paper.
 MOBILENETV2_SETTINGS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2),
@@ -45,3 +46,8 @@ class MobileNetV2SimpleBaseline(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.heatmap_norm(self.final(self.deconvs(self.backbone(images))))
+
+
+@register_model("mobilenetv2_sb")
+def _build(num_keypoints: int, input_size: Sequence[int], **overrides) -> MobileNetV2SimpleBaseline:
+    return MobileNetV2SimpleBaseline(num_keypoints, **overrides)
