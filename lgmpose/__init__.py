@@ -7,7 +7,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["PoseEstimator", "__version__"]
+__all__ = ["PoseEstimator", "VideoPipeline", "__version__"]
 
 
 def __getattr__(name: str):
@@ -15,4 +15,8 @@ def __getattr__(name: str):
         from lgmpose.inference.estimator import PoseEstimator
 
         return PoseEstimator
+    if name == "VideoPipeline":
+        from lgmpose.video.pipeline import VideoPipeline
+
+        return VideoPipeline
     raise AttributeError(f"module 'lgmpose' has no attribute {name!r}")

@@ -65,7 +65,7 @@ def test_detection_boxes_with_threshold(shared_data):
     root = shared_data / "mmpose-samples" / "coco"
     det = root / "test_coco_det_AP_H_56.json"
     everything = CocoKeypointDataset(root / "test_coco.json", root, boxes=det)
-    confident = CocoKeypointDataset(root / "test_coco.json", root, boxes=det, det_score_thr=0.5)
+    confident = CocoKeypointDataset(root / "test_coco.json", root, boxes=det, det_thr=0.5)
     assert len(everything) == 118 and 0 < len(confident) < 118
     sample = confident[0]
     assert 0.5 <= sample["bbox_score"] <= 1.0 and sample["ann_id"] == -1

@@ -106,3 +106,15 @@ def test_dataset_source_options_can_be_added():
     assert cfg["data"]["train"]["split"] == "train" and cfg["data"]["val"]["split"] == "val"
     with pytest.raises(LgmposeError, match="unknown key"):
         load_config("mpii_256x256", ["data.nosuch=1"])
+
+
+def test_renamed_threshold_keys_are_still_read(tmp_path):
+    """Configs saved by earlier runs spell the thresholds `data.det_score_thr` and
+    `test.vis_thr`; they load as `data.det_thr` and `test.rescore_thr`."""
+    old = tmp_path / "old.yaml"
+    old.write_text("data: {det_score_thr: 0.4}\ntest: {vis_thr: 0.25}\n")
+    cfg = load_config(old)
+    assert cfg["data"]["det_thr"] == 0.4 and "det_score_thr" not in cfg["data"]
+    assert cfg["test"]["rescore_thr"] == 0.25 and "vis_thr" not in cfg["test"]
+    assert load_config(old, ["test.vis_thr=0.1"])["test"]["rescore_thr"] == 0.1
+    assert load_config("coco_256x192")["test"]["rescore_thr"] == 0.2

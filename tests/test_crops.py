@@ -57,7 +57,7 @@ def test_the_estimator_crops_with_the_helper(tmp_path, monkeypatch):
     codec choosing the warp."""
     from inference_fakes import bright_spot_pose_model
     from lgmpose import PoseEstimator
-    from lgmpose.inference.boxes import validate_boxes
+    from lgmpose.detectors.boxes import validate_boxes
 
     est = PoseEstimator(bright_spot_pose_model(tmp_path / "m.onnx", input_size=(64, 64)),
                         detector="whole_image")
@@ -96,7 +96,7 @@ def test_flip_mirrors_the_crop():
 
 def test_calibration_crops_take_the_udp_warp(tmp_path):
     """int8 calibration cuts what inference would feed a UDP model (it used the other warp)."""
-    from lgmpose.tools.quantize import calibration_crops
+    from lgmpose.export.quantize import calibration_crops
 
     cv2.imwrite(str(tmp_path / "a.png"), pattern_image())
     for udp in (False, True):
@@ -115,7 +115,7 @@ def test_quantize_calibrates_with_the_models_warp(tmp_path, monkeypatch, codec):
     import json
 
     from inference_fakes import bright_spot_pose_model
-    from lgmpose.tools import quantize
+    from lgmpose.export import quantize
 
     path = bright_spot_pose_model(tmp_path / "m.onnx", input_size=(32, 32), batch=1)
     model = onnx.load(str(path))

@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 
 from inference_fakes import constant_output_model, spot_image
+from lgmpose.detectors import build_detector
+from lgmpose.detectors.boxes import box_iou, nms, validate_boxes, xywh_to_xyxy
+from lgmpose.detectors.factory import litert_available
+from lgmpose.detectors.opencv import MotionDetector, WholeImageDetector, hog_available
+from lgmpose.detectors.yolo import YoloOnnxDetector
 from lgmpose.errors import LgmposeError
-from lgmpose.inference.boxes import box_iou, nms, validate_boxes, xywh_to_xyxy
-from lgmpose.inference.detectors import (MotionDetector, WholeImageDetector, build_detector,
-                                         hog_available, litert_available)
-from lgmpose.inference.yolo import YoloOnnxDetector
 
 
 def test_iou_and_nms():
@@ -51,7 +52,7 @@ def test_yolov8_layout(tmp_path):
     pred[0, :4, 2] = [10, 10, 8, 8]; pred[0, 4, 2] = 0.1            # below threshold
     pred[0, :4, 3] = [50, 50, 8, 8]; pred[0, 5, 3] = 0.95           # another class
     det = YoloOnnxDetector(constant_output_model(tmp_path / "v8.onnx", {"output0": pred}),
-                           score_thr=0.3)
+                           det_thr=0.3)
     assert det.layout == "yolov8"
     boxes, scores = det(_image())           # 128x64 image -> ratio 0.5, centred: pad x = 16
     assert scores.tolist() == pytest.approx([0.9])
@@ -66,7 +67,7 @@ def test_yolox_raw_grid_layout(tmp_path):
     cell = 2 * 8 + 3                         # stride 8, x = 3, y = 2
     pred[0, cell] = [0.5, 0.5, np.log(2), np.log(4), 0.9, 0.8, 0.1]
     det = YoloOnnxDetector(constant_output_model(tmp_path / "x.onnx", {"output": pred}),
-                           score_thr=0.3)
+                           det_thr=0.3)
     assert det.layout == "yolox"
     boxes, scores = det(_image(64, 128))    # ratio 0.5, top-left padding
     assert scores.tolist() == pytest.approx([0.72])
@@ -79,7 +80,7 @@ def test_yolox_decoded_layout(tmp_path):
     pred = np.zeros((1, 3, 6), np.float32)
     pred[0, 0] = [28, 20, 16, 32, 0.9, 0.9]
     det = YoloOnnxDetector(constant_output_model(tmp_path / "xd.onnx", {"output": pred}),
-                           score_thr=0.3)
+                           det_thr=0.3)
     boxes, scores = det(_image(64, 64))
     assert scores.tolist() == pytest.approx([0.81])
     assert np.allclose(boxes[0], [20, 4, 16, 32], atol=1e-3)
@@ -156,7 +157,7 @@ def test_blazepose_rejects_other_tflite(shared_data):
 
 def test_person_box_ap_of_whole_image(shared_data):
     pytest.importorskip("pycocotools")
-    from lgmpose.inference.detector_ap import detect_coco, person_box_ap
+    from lgmpose.evaluation.detector_ap import detect_coco, person_box_ap
 
     root = shared_data / "coco-mini"
     ann = root / "annotations" / "person_keypoints_val2017.json"
@@ -180,13 +181,12 @@ def test_spot_image_helper():
 
 
 def test_auto_falls_back_with_a_warning(monkeypatch):
-    import lgmpose.inference.detectors as detectors
-
-    import lgmpose.inference.nanodet as nanodet
+    import lgmpose.detectors.factory as factory
+    import lgmpose.detectors.nanodet as nanodet
 
     monkeypatch.setattr(nanodet, "bundled_nanodet_path", lambda: Path("/nonexistent/nanodet.onnx"))
-    monkeypatch.setattr(detectors, "litert_available", lambda: False)
-    monkeypatch.setattr(detectors, "hog_available", lambda: False)
+    monkeypatch.setattr(factory, "litert_available", lambda: False)
+    monkeypatch.setattr(factory, "hog_available", lambda: False)
     with pytest.warns(UserWarning, match="ai-edge-litert"):
         det = build_detector("auto")
     assert det.name == "whole_image"

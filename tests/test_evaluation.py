@@ -86,7 +86,7 @@ def test_oks_nms_and_rescoring():
     assert oks_iou(pose, poses, areas[0], areas, COCO_SIGMAS)[1] == pytest.approx(1.0)
     assert oks_nms(poses, [0.8, 0.9, 0.5], areas, COCO_SIGMAS, 0.9) == [1, 2]
     assert oks_nms(poses, [0.8, 0.9, 0.5], areas, COCO_SIGMAS, 1.0) == [1, 0, 2]
-    scores = rescore([[0.1, 0.5, 0.9], [0.1, 0.1, 0.1]], [0.5, 1.0], threshold=0.2)
+    scores = rescore([[0.1, 0.5, 0.9], [0.1, 0.1, 0.1]], [0.5, 1.0], rescore_thr=0.2)
     np.testing.assert_allclose(scores, [0.35, 0.0])
     results = make_coco_results([7, 7, 7], poses[..., :2], poses[..., 2] * [[0.8], [0.9], [0.5]],
                                 [1, 1, 1], areas, COCO_SIGMAS)

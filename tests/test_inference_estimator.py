@@ -128,17 +128,19 @@ def test_pose_model_shapes_are_checked(tmp_path):
                   detector="whole_image")
 
 
-def test_track_gives_ids_and_smooths(spot_model):
-    est = PoseEstimator(spot_model, detector="whole_image")
-    est.configure_video(det_interval=3, smooth=True)
+def test_video_pipeline_gives_ids_and_smooths(spot_model):
+    from lgmpose import VideoPipeline
+
+    video = VideoPipeline(PoseEstimator(spot_model, detector="whole_image"), det_interval=3,
+                          smooth=True)
     ids = []
     for i in range(6):
-        people = est.track(spot_image(spot=(100 + 2 * i, 100)), timestamp=i / 30)
+        people = video(spot_image(spot=(100 + 2 * i, 100)), timestamp=i / 30)
         ids.append([p.track_id for p in people])
-        assert set(est.timings) == {"detect", "pose", "track"}
+        assert set(video.timings) == {"detect", "pose", "track"}
     assert ids == [[0]] * 6
-    est.reset()
-    assert est.track(spot_image())[0].track_id == 0
+    video.reset()
+    assert video(spot_image())[0].track_id == 0
 
 
 def test_torch_backend_matches_onnx_export(tmp_path):
@@ -147,7 +149,7 @@ def test_torch_backend_matches_onnx_export(tmp_path):
     import torch
 
     from lgmpose.engine.checkpoint import save_checkpoint
-    from lgmpose.inference.export_batched import export_checkpoint
+    from lgmpose.export.batched import export_checkpoint
     from lgmpose.models import create_model
 
     torch.manual_seed(0)
@@ -232,3 +234,10 @@ def test_person_score_is_the_evaluation_instance_score():
                     scores=np.array([0.9, 0.7, 0.1, 0.0]), box_score=0.5)
     assert person.score == pytest.approx(0.5 * (0.9 + 0.7) / 2)
     assert person.to_coco(1)["score"] == pytest.approx(0.4)
+
+
+def test_det_thr_reaches_the_detector_under_its_old_name_too(spot_model):
+    assert PoseEstimator(spot_model, detector="motion", det_thr=0.7).detector.det_thr == 0.7
+    with pytest.warns(DeprecationWarning, match="det_thr"):
+        est = PoseEstimator(spot_model, detector="motion", det_score_thr=0.6)
+    assert est.detector.det_thr == 0.6

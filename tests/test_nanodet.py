@@ -10,8 +10,8 @@ import pytest
 
 from inference_fakes import constant_output_model
 from lgmpose.errors import LgmposeError
-from lgmpose.inference.detectors import build_detector, default_detector_name
-from lgmpose.inference.nanodet import (INPUT, NanoDetDetector, bundled_nanodet_path, decode_gfl,
+from lgmpose.detectors import build_detector, default_detector_name
+from lgmpose.detectors.nanodet import (INPUT, NanoDetDetector, bundled_nanodet_path, decode_gfl,
                                        nanodet_centers)
 
 ASSETS = Path(__file__).resolve().parents[1] / "lgmpose" / "assets"
@@ -87,7 +87,7 @@ def test_boxes_map_back_to_the_image(tmp_path, resize):
         x1, y1, x2, y2 = input_box * [2, 0.5, 2, 0.5]
     np.testing.assert_allclose(boxes, [[x1, y1, x2 - x1, y2 - y1]], atol=0.5)
     assert scores[0] == pytest.approx(0.9)
-    det.score_thr = 0.95
+    det.det_thr = 0.95
     assert len(det(image)[0]) == 0
 
 
@@ -108,7 +108,7 @@ requires_bundled = pytest.mark.skipif(not bundled_nanodet_path().is_file(),
 def test_auto_is_nanodet():
     assert default_detector_name() == "nanodet"
     assert build_detector("auto").name == "nanodet"
-    assert build_detector("nanodet", score_thr=0.5).score_thr == 0.5
+    assert build_detector("nanodet", det_thr=0.5).det_thr == 0.5
 
 
 @requires_bundled

@@ -10,7 +10,7 @@ import textwrap
 import cv2
 
 from inference_fakes import bright_spot_pose_model, moving_spot_video, spot_image
-from lgmpose.inference.detectors import litert_available
+from lgmpose.detectors.factory import litert_available
 
 GUARD = textwrap.dedent("""
     import sys, importlib.abc
@@ -41,15 +41,15 @@ def test_onnxruntime_pipeline_imports_no_torch(tmp_path):
                                                         else [])
     body = textwrap.dedent(f"""
         import numpy as np
-        from lgmpose import PoseEstimator
+        from lgmpose import PoseEstimator, VideoPipeline
         from lgmpose.inference.draw import draw_poses
         for detector in {detectors!r}:
             est = PoseEstimator({str(model)!r}, backend="onnxruntime", detector=detector)
             people = est({str(image)!r})
             draw_poses(np.zeros((240, 320, 3), np.uint8), people, est.metainfo)
-            est.configure_video(det_interval=2)
+            video = VideoPipeline(est, det_interval=2)
             for i in range(3):
-                est.track(np.zeros((240, 320, 3), np.uint8), i / 30)
+                video(np.zeros((240, 320, 3), np.uint8), i / 30)
         from lgmpose.cli import main
         assert main(["predict", {str(image)!r}, "--weights", {str(model)!r}, "--out",
                      {str(tmp_path / "o1")!r}, "--detector", "whole_image"]) == 0

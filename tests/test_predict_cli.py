@@ -14,7 +14,7 @@ import pytest
 
 from inference_fakes import bright_spot_pose_model, moving_spot_video, spot_image
 from lgmpose.cli import main
-from lgmpose.inference.detectors import litert_available
+from lgmpose.detectors.factory import litert_available
 from lgmpose.inference.estimator import bundled_weights
 
 
@@ -167,8 +167,8 @@ def test_show_without_a_gui_and_a_foreign_checkpoint(model, tmp_path, capsys):
 
 
 def test_interrupted_video_leaves_no_partial_file(model, tmp_path, monkeypatch):
-    from lgmpose.inference import video as video_module
-    from lgmpose.inference.predict import PredictOptions, run_predict
+    from lgmpose.video import pipeline as video_module
+    from lgmpose.video.predict import PredictOptions, run_predict
 
     clip = moving_spot_video(tmp_path / "clip.avi", frames=8)
     original = video_module.VideoPipeline.__call__
@@ -206,7 +206,7 @@ def test_refuses_to_overwrite_the_input_video(model, tmp_path, capsys):
 
 
 def test_progress_bar_shows_frames_per_second(model, tmp_path, capsys):
-    from lgmpose.inference.predict import PredictOptions, run_predict
+    from lgmpose.video.predict import PredictOptions, run_predict
 
     clip = moving_spot_video(tmp_path / "clip.avi", frames=5)
     run_predict(str(clip), PredictOptions(out_dir=tmp_path / "out", weights=model,
@@ -255,7 +255,7 @@ def test_out_of_range_numbers_are_refused(model, tmp_path, capsys, args, message
 
 def test_thresholds_are_checked_by_the_library_too(model, tmp_path):
     from lgmpose.errors import LgmposeError
-    from lgmpose.inference.predict import PredictOptions, run_predict
+    from lgmpose.video.predict import PredictOptions, run_predict
 
     image = tmp_path / "one.png"
     cv2.imwrite(str(image), spot_image())
@@ -315,7 +315,7 @@ def test_sigterm_during_a_video_leaves_no_temporary_file(model, tmp_path):
     # Stall on the third frame (the temporary .mp4 exists by then) until the signal comes.
     code = textwrap.dedent(f"""
         import sys, time
-        from lgmpose.inference import video
+        from lgmpose.video import pipeline as video
         original = video.VideoPipeline.__call__
         calls = []
         def stall(self, image, timestamp=None):

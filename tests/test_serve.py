@@ -25,6 +25,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 from inference_fakes import bright_spot_pose_model, spot_image  # noqa: E402
 from lgmpose.cli import main  # noqa: E402
 from lgmpose.data.metainfo import load_metainfo  # noqa: E402
+from lgmpose.defaults import KPT_THR  # noqa: E402
 from lgmpose.inference.estimator import PoseEstimator, bundled_weights  # noqa: E402
 from lgmpose.serve.app import create_app, serve_in_thread  # noqa: E402
 from lgmpose.serve.images import ImageError, decode_image, probe_image  # noqa: E402
@@ -95,6 +96,7 @@ def test_health_and_model(client):
     assert model["limits"] == {"max_bytes": 2 * 1024 * 1024, "max_pixels": 4_000_000,
                                "max_boxes": 5}
     assert "/" not in model["weights"]          # the file name, never a server path
+    assert model["kpt_thr"] == KPT_THR          # the page's default drawing threshold
 
 
 def test_pose_raw_jpeg(client, spot_jpeg):

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from lgmpose.data.metainfo import load_metainfo
-from lgmpose.inference.smoothing import OneEuroFilter, PoseSmoother
-from lgmpose.inference.tracking import PoseTracker, oks_matrix
-from lgmpose.inference.video import boxes_from_keypoints
+from lgmpose.detectors.boxes import boxes_from_keypoints
+from lgmpose.video.smoothing import OneEuroFilter, PoseSmoother
+from lgmpose.video.tracking import PoseTracker, oks_matrix
 
 SIGMAS = load_metainfo("coco").sigmas
 
@@ -97,7 +97,7 @@ def test_boxes_from_keypoints():
 
 
 def test_jitter_metric():
-    from lgmpose.inference.video_metrics import keypoint_jitter, mean_shift
+    from lgmpose.evaluation.video_metrics import keypoint_jitter, mean_shift
 
     def results(noise):
         rng = np.random.default_rng(1)

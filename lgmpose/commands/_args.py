@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["score", "fraction", "positive_int"]
+__all__ = ["score", "fraction", "positive_int", "add_model_options", "add_serve_model_options"]
 
 
 def _number(text: str, kind=float):
@@ -48,3 +48,15 @@ def add_model_options(parser: argparse.ArgumentParser, detector_help: str) -> No
     parser.add_argument("--detector", default="auto", help=detector_help)
     parser.add_argument("--det-thr", type=score, default=None,
                         help="detector score threshold, 0 to 1")
+
+
+def add_serve_model_options(parser: argparse.ArgumentParser) -> None:
+    """The model options of `serve`, shared with ``python -m lgmpose.serve.loadtest``."""
+    add_model_options(parser, "person detector when a request sends no boxes: auto, nanodet, "
+                      "blazepose, hog, whole_image, or a detector model file (default: auto)")
+    parser.add_argument("--flip-test", action="store_true", help="average with mirrored crops")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads per network in each worker (default: the runtime's; "
+                             "with several workers, 1 or 2 avoids oversubscribing the cores)")
+    parser.add_argument("--workers", type=int, default=1, metavar="N",
+                        help="worker processes, each with its own model (default: 1)")

@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from lgmpose.commands._args import score
+from lgmpose.defaults import KPT_THR
 
 HELP = "run pose estimation on the bundled demo pictures and write the results to a folder"
 
@@ -12,13 +13,13 @@ HELP = "run pose estimation on the bundled demo pictures and write the results t
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="demo_output", help="folder for the results")
     parser.add_argument("--detector", default="auto", help="person detector (default: auto)")
-    parser.add_argument("--kpt-thr", type=score, default=0.3,
-                        help="keypoints scoring below this (0 to 1) are not drawn (default: 0.3)")
+    parser.add_argument("--kpt-thr", type=score, default=KPT_THR,
+                        help="keypoints scoring below this (0 to 1) are not drawn (default: %(default)s)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from lgmpose.inference.detectors import default_detector_name
-    from lgmpose.inference.predict import PredictOptions, run_predict
+    from lgmpose.detectors import default_detector_name
+    from lgmpose.video.predict import PredictOptions, run_predict
 
     assets = Path(__file__).resolve().parents[1] / "assets"
     detector = default_detector_name() if args.detector == "auto" else args.detector

@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from lgmpose.errors import LgmposeError
-    from lgmpose.inference.detector_ap import detector_ap_rows, format_ap_table
+    from lgmpose.evaluation.detector_ap import detector_ap_rows, format_ap_table
 
     if not Path(args.ann).is_file():
         raise LgmposeError(f"annotation file '{args.ann}' not found")

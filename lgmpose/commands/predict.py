@@ -6,6 +6,7 @@ import json
 import sys
 
 from lgmpose.commands._args import add_model_options, positive_int, score
+from lgmpose.defaults import KPT_THR
 
 HELP = "estimate poses on an image, a folder of images, a video or a camera"
 
@@ -18,8 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       "motion (fixed-camera video), whole_image, a YOLOX/YOLOv8 .onnx file "
                       "or a BlazePose .tflite file (default: auto)")
     parser.add_argument("--boxes", help="JSON person boxes [x, y, w, h] instead of a detector")
-    parser.add_argument("--kpt-thr", type=score, default=0.3,
-                        help="keypoints scoring below this (0 to 1) are not drawn (default: 0.3)")
+    parser.add_argument("--kpt-thr", type=score, default=KPT_THR,
+                        help="keypoints scoring below this (0 to 1) are not drawn (default: %(default)s)")
     parser.add_argument("--flip-test", action="store_true", help="average with mirrored crops")
     parser.add_argument("--det-every", type=int, default=1, metavar="N",
                         help="video: run the detector every N frames, follow keypoints between")
@@ -37,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lgmpose.inference.predict import PredictOptions, run_predict
+    from lgmpose.video.predict import PredictOptions, run_predict
 
     options = PredictOptions(
         out_dir=args.out, weights=args.weights, backend=args.backend, device=args.device,

@@ -5,6 +5,7 @@ import argparse
 import json
 
 from lgmpose.commands._args import fraction, score
+from lgmpose.defaults import KPT_THR, LABEL_DET_THR
 
 HELP = "label people with a teacher pose model (MoveNet .onnx/.tflite), keeping ground truth"
 
@@ -24,11 +25,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--detector", default="whole_image",
                         help="--folder: person detector name or file, or whole_image "
                              "(default: %(default)s)")
-    parser.add_argument("--det-thr", type=score, default=0.5,
+    parser.add_argument("--det-thr", type=score, default=LABEL_DET_THR,
                         help="--folder: detector score threshold (default: %(default)s)")
     parser.add_argument("--min-height", type=fraction, default=0.2,
                         help="--folder: smallest box height, as a fraction of the picture's")
-    parser.add_argument("--kpt-thr", type=score, default=0.3,
+    parser.add_argument("--kpt-thr", type=score, default=KPT_THR,
                         help="teacher keypoints scoring below this get weight 0 "
                              "(default: %(default)s)")
     parser.add_argument("--min-keypoints", type=int, default=6,
@@ -54,9 +55,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         entries, what = sources.folder_entries(args.images), f"pictures in {Path(args.images).name}/ (detector {args.detector})"
         if args.detector != "whole_image":
-            from lgmpose.inference.detectors import build_detector
+            from lgmpose.detectors import build_detector
 
-            detector = build_detector(args.detector, score_thr=0.0)
+            detector = build_detector(args.detector, det_thr=0.0)
     entries = list(entries)
     summary = pseudo_label(entries, teacher, args.out, kpt_thr=args.kpt_thr,
                            min_keypoints=args.min_keypoints, detector=detector,

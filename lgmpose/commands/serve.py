@@ -3,21 +3,9 @@ from __future__ import annotations
 
 import argparse
 
-from lgmpose.commands._args import add_model_options
+from lgmpose.commands._args import add_serve_model_options
 
 HELP = "serve pose estimation over HTTP (POST /v1/pose) with a live web page at /"
-
-
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """The model options, shared with ``python -m lgmpose.serve.loadtest``."""
-    add_model_options(parser, "person detector when a request sends no boxes: auto, nanodet, "
-                      "blazepose, hog, whole_image, or a detector model file (default: auto)")
-    parser.add_argument("--flip-test", action="store_true", help="average with mirrored crops")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="CPU threads per network in each worker (default: the runtime's; "
-                             "with several workers, 1 or 2 avoids oversubscribing the cores)")
-    parser.add_argument("--workers", type=int, default=1, metavar="N",
-                        help="worker processes, each with its own model (default: 1)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,7 +13,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="address to listen on (default: %(default)s; the service has no "
                              "authentication, expose it with care)")
     parser.add_argument("--port", type=int, default=8000, help="TCP port (default: %(default)s)")
-    add_model_arguments(parser)
+    add_serve_model_options(parser)
     parser.add_argument("--max-mb", type=float, default=20.0,
                         help="largest request body in MB, else 413 (default: %(default)s)")
     parser.add_argument("--max-megapixels", type=float, default=50.0,

@@ -42,12 +42,12 @@ class CocoKeypointDataset(TopDownDataset):
     """Top-down person crops of a COCO-format keypoint file.
 
     ``boxes``: ``"gt"`` (ground-truth boxes) or the path of a detection-box json; with detections,
-    boxes scoring below ``det_score_thr`` are dropped. ``aug``: the ``data.aug`` options of
+    boxes scoring below ``det_thr`` are dropped. ``aug``: the ``data.aug`` options of
     :class:`~lgmpose.data.pipeline.TopDownPipeline` (used when ``train``).
     """
 
     def __init__(self, ann_file, img_dir, metainfo="coco", input_size=(256, 192), codec="msra",
-                 train: bool = False, boxes: str = "gt", det_score_thr: float = 0.0,
+                 train: bool = False, boxes: str = "gt", det_thr: float = 0.0,
                  padding: float = 1.25, aug: dict | None = None, seed: int = 0,
                  use_joint_weights: bool = False, category_id: int | None = None):
         super().__init__(metainfo, input_size, codec, train, aug, seed, use_joint_weights)
@@ -60,7 +60,7 @@ class CocoKeypointDataset(TopDownDataset):
         if boxes in (None, "gt"):
             self.records = self._gt_records(data)
         else:
-            self.records = self._det_records(boxes, det_score_thr)
+            self.records = self._det_records(boxes, det_thr)
         self.boxes = "gt" if boxes in (None, "gt") else os.fspath(boxes)
 
     def _person_category(self, data: dict) -> int:
@@ -113,7 +113,7 @@ class CocoKeypointDataset(TopDownDataset):
             })
         return records
 
-    def _det_records(self, det_file, score_thr: float) -> list[dict]:
+    def _det_records(self, det_file, det_thr: float) -> list[dict]:
         det_file = os.fspath(det_file)
         try:
             with open(det_file) as handle:
@@ -130,7 +130,7 @@ class CocoKeypointDataset(TopDownDataset):
         records = []
         for det in detections:
             try:
-                if det.get("category_id", 1) != 1 or float(det["score"]) < score_thr:
+                if det.get("category_id", 1) != 1 or float(det["score"]) < det_thr:
                     continue
                 image = self.images.get(int(det["image_id"]))
                 box = np.asarray(det["bbox"], dtype=np.float32).reshape(4)

@@ -1,8 +1,8 @@
 """Cutting a person crop out of an image: the one implementation behind inference, the training
 pipeline, int8 calibration and ``lgmpose codec-check``. NumPy/OpenCV only.
 
-A crop is ``center`` (x, y) and ``scale`` (w, h) in image pixels (see :mod:`lgmpose.data.transforms`)
-mapped onto the model input ``(H, W)``. ``udp=True`` selects the unbiased warp that the ``udp``
+A crop is ``center`` (x, y) and ``scale`` (w, h) in image pixels (see
+:mod:`lgmpose.data.transforms`) mapped onto the model input ``(H, W)``. ``udp=True`` selects the unbiased warp that the ``udp``
 codec is trained and decoded with (pass ``codec.udp``): a crop cut with the other warp is shifted
 by up to half a pixel against that codec's heatmaps.
 """
@@ -22,7 +22,8 @@ BOX_PADDING = 1.25
 
 
 def box_to_crop(boxes, input_size: Sequence[int], padding: float = BOX_PADDING):
-    """``[x, y, w, h]`` box(es) -> ``(center, scale)`` at the aspect ratio of ``input_size (H, W)``."""
+    """``[x, y, w, h]`` box(es) -> ``(center, scale)`` at the aspect ratio of ``input_size``
+    ``(H, W)``, widened by ``padding``."""
     return box_to_center_scale(boxes, aspect_ratio=input_size[1] / input_size[0], padding=padding)
 
 

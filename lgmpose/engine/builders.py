@@ -13,7 +13,7 @@ The config's ``data`` section (see configs/coco_256x192.yaml)::
       val: {ann_file: ..., img_dir: ..., gt_file: ...}   # gt_file: MPII .mat for PCKh
       #   or an lsp source (metric: PCK@0.2 of the torso size, key ``PCK``)
       boxes: gt                     # or a detection json for COCO val
-      det_score_thr: 0.0
+      det_thr: 0.0                  # detection boxes scoring below this are dropped
       input_size: [H, W]
       heatmap_size: [h, w]
       aug: {...}                    # TopDownPipeline options
@@ -189,7 +189,7 @@ def score(cfg: Mapping[str, Any], dataset, results: list[dict[str, Any]], metain
         [r["image_id"] for r in results], np.stack([r["keypoints"] for r in results]),
         np.stack([r["scores"] for r in results]), [r["bbox_score"] for r in results],
         [r["area"] for r in results], metainfo.sigmas,
-        nms_threshold=float(test["oks_nms_thr"]), score_threshold=float(test["vis_thr"]),
+        nms_threshold=float(test["oks_nms_thr"]), rescore_thr=float(test["rescore_thr"]),
         category_id=int(getattr(dataset, "category_id", 1)))
     return coco_keypoint_ap(coco_results, dataset.ann_file, sigmas=metainfo.sigmas)
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from lgmpose.defaults import RESCORE_THR
 from lgmpose.errors import LgmposeError
 from lgmpose.utils.atomic import atomic_write_text
 
@@ -50,7 +51,7 @@ DEFAULTS: dict[str, Any] = {
         "val": {"ann_file": "annotations/person_keypoints_val2017.json", "img_dir": "val2017"},
         # `gt` or a detection-result json (COCO format, category person), relative to `root`.
         "boxes": "gt",
-        "det_score_thr": 0.0,
+        "det_thr": 0.0,             # detection boxes scoring below this are dropped
         "input_size": [256, 192],
         "heatmap_size": [64, 48],
         "workers": 4,
@@ -92,9 +93,13 @@ DEFAULTS: dict[str, Any] = {
         "shift_heatmap": True,
         "batch_size": 64,
         "oks_nms_thr": 0.9,
-        "vis_thr": 0.2,
+        "rescore_thr": RESCORE_THR,
     },
 }
+
+# Keys renamed so that each threshold has one name in configs and code; the old spellings are
+# still read (configs saved by earlier runs use them).
+RENAMED_KEYS = {"data.det_score_thr": "data.det_thr", "test.vis_thr": "test.rescore_thr"}
 
 # Sections where `--set` may create keys that the config does not already have: model options
 # (passed to `create_model`) and dataset sources (e.g. `data.train.split`).
@@ -161,6 +166,7 @@ def _read_yaml(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
         raise LgmposeError(f"config {str(path)!r}: cannot read ({error.strerror})") from None
     if not isinstance(data, dict):
         raise LgmposeError(f"config {str(path)!r}: the top level must be a mapping")
+    _rename_keys(data)
     bases = data.pop("_base_", [])
     bases = [bases] if isinstance(bases, str) else list(bases)
     merged: dict[str, Any] = {}
@@ -168,6 +174,15 @@ def _read_yaml(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
         base_path = (path.parent / base) if not Path(base).is_absolute() else Path(base)
         merged = merge(merged, _read_yaml(base_path, chain + (path.resolve(),)))
     return merge(merged, data)
+
+
+def _rename_keys(data: dict[str, Any]) -> None:
+    """Read the old spelling of a renamed key as the new one (the new one wins if both)."""
+    for old, new in RENAMED_KEYS.items():
+        section, _, old_leaf = old.rpartition(".")
+        node = data.get(section)
+        if isinstance(node, dict) and old_leaf in node:
+            node.setdefault(new.rpartition(".")[2], node.pop(old_leaf))
 
 
 def _lookup(cfg: Mapping[str, Any], dotted: str) -> Any:
@@ -209,7 +224,7 @@ def apply_overrides(cfg: dict[str, Any], overrides: Iterable[str]) -> dict[str, 
     cfg = copy.deepcopy(cfg)
     for item in overrides:
         key, sep, text = item.partition("=")
-        key = key.strip()
+        key = RENAMED_KEYS.get(key.strip(), key.strip())
         if not sep or not key:
             raise LgmposeError(f"--set {item!r}: expected key=value, e.g. train.epochs=10")
         parts = key.split(".")

@@ -127,4 +127,4 @@ def make_dataset(cfg: Mapping[str, Any], source: Mapping[str, Any], root: Path, 
     from lgmpose.data.coco import CocoKeypointDataset
 
     return CocoKeypointDataset(file, img_dir, boxes=boxes,
-                               det_score_thr=float(data.get("det_score_thr", 0.0)), **common)
+                               det_thr=float(data.get("det_thr", 0.0)), **common)

@@ -11,7 +11,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from lgmpose.defaults import RESCORE_THR
 from lgmpose.errors import LgmposeError
+from lgmpose.scoring import rescore
 
 __all__ = ["COCO_STATS_NAMES", "coco_keypoint_ap", "oks_iou", "oks_nms", "rescore",
            "make_coco_results"]
@@ -111,17 +113,8 @@ def oks_nms(keypoints, scores, areas, sigmas, threshold: float = 0.9,
     return keep
 
 
-def rescore(keypoint_scores, box_scores, threshold: float = 0.2) -> np.ndarray:
-    """The usual instance score: mean of the keypoint scores above ``threshold`` (0 if none)
-    times the detection score."""
-    keypoint_scores = np.asarray(keypoint_scores, dtype=np.float64)
-    confident = keypoint_scores > threshold
-    mean = (keypoint_scores * confident).sum(axis=-1) / np.maximum(confident.sum(axis=-1), 1)
-    return mean * np.asarray(box_scores, dtype=np.float64)
-
-
 def make_coco_results(image_ids: Sequence[int], keypoints, keypoint_scores, box_scores, areas,
-                      sigmas, nms_threshold: float | None = 0.9, score_threshold: float = 0.2,
+                      sigmas, nms_threshold: float | None = 0.9, rescore_thr: float = RESCORE_THR,
                       category_id: int = 1) -> list[dict]:
     """Per-person predictions -> COCO result dicts, rescored and OKS-NMSed per image.
 
@@ -131,7 +124,7 @@ def make_coco_results(image_ids: Sequence[int], keypoints, keypoint_scores, box_
     """
     keypoints = np.asarray(keypoints, dtype=np.float64)
     keypoint_scores = np.asarray(keypoint_scores, dtype=np.float64)
-    scores = rescore(keypoint_scores, box_scores, score_threshold)
+    scores = rescore(keypoint_scores, box_scores, rescore_thr)
     areas = np.asarray(areas, dtype=np.float64)
     poses = np.concatenate([keypoints, keypoint_scores[..., None]], axis=-1)
     by_image = defaultdict(list)

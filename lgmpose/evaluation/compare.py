@@ -225,7 +225,7 @@ class _Group:
 
 def _clip(boxes: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
     """Boxes clipped to the image as PoseEstimator clips them, and which are still >= 1 px."""
-    from lgmpose.inference.boxes import clip_boxes
+    from lgmpose.detectors.boxes import clip_boxes
 
     clipped = clip_boxes(np.asarray(boxes, np.float32).reshape(-1, 4), width, height)
     return clipped, (clipped[:, 2] >= 1.0) & (clipped[:, 3] >= 1.0)

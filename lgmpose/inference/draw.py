@@ -6,6 +6,8 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from lgmpose.defaults import KPT_THR
+
 __all__ = ["draw_poses", "id_color"]
 
 
@@ -17,7 +19,7 @@ def id_color(track_id: int) -> tuple[int, int, int]:
     return int(b), int(g), int(r)
 
 
-def draw_poses(image: np.ndarray, people: Sequence, metainfo, kpt_thr: float = 0.3,
+def draw_poses(image: np.ndarray, people: Sequence, metainfo, kpt_thr: float = KPT_THR,
                draw_boxes: bool = True, copy: bool = True) -> np.ndarray:
     """Skeletons, keypoints and boxes (with the track id on video) of ``people`` on ``image``.
 

@@ -7,8 +7,8 @@ decode the heatmaps and map the keypoints back to image pixels.
     for p in people:
         p.box, p.keypoints, p.scores         # [4] xywh, [K, 2] image pixels, [K]
 
-On video, ``est.track(frame, timestamp)`` adds stable track ids, One-Euro smoothing and optional
-detection every N frames (see :mod:`lgmpose.inference.video`).
+On video, :class:`lgmpose.video.VideoPipeline` wraps an estimator and adds stable track ids,
+One-Euro smoothing and detection every N frames.
 
 With ``backend="onnxruntime"`` nothing here imports torch.
 """
@@ -16,20 +16,22 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from lgmpose.codecs import build_codec
-from lgmpose.data.metainfo import load_metainfo
 from lgmpose.data.crops import crop_batch
+from lgmpose.data.metainfo import load_metainfo
 from lgmpose.data.transforms import transform_points
+from lgmpose.detectors import PersonDetector, build_detector
+from lgmpose.detectors.boxes import boxes_from_keypoints, validate_boxes
 from lgmpose.errors import LgmposeError
-from lgmpose.inference.boxes import validate_boxes
-from lgmpose.inference.detectors import PersonDetector, build_detector
 from lgmpose.inference.model_info import ModelInfo
-from lgmpose.inference.sources import read_image
+from lgmpose.inference.sources import as_image
+from lgmpose.scoring import rescore
 
 __all__ = ["Person", "PoseEstimator", "bundled_weights", "BACKENDS"]
 
@@ -55,10 +57,8 @@ class Person:
     @property
     def score(self) -> float:
         """Pose confidence, the instance score evaluation uses: the box score times the mean of
-        the keypoint scores above 0.2 (so that predict's results.json ranks people as
+        the keypoint scores above ``rescore_thr`` (so that predict's results.json ranks people as
         ``lgmpose eval`` does)."""
-        from lgmpose.evaluation.coco import rescore
-
         return float(rescore(self.scores, self.box_score))
 
     def to_coco(self, image_id: int | str) -> dict:
@@ -99,7 +99,8 @@ class PoseEstimator:
         detector: a name (``auto``, ``nanodet``, ``blazepose``, ``hog``, ``motion``,
             ``whole_image``), a detector ``.onnx`` / ``.tflite`` file, or any callable
             ``image -> (boxes xywh, scores)``.
-        det_score_thr: detector score threshold (``None``: the detector's default).
+        det_thr: detector score threshold (``None``: the detector's default); the old keyword
+            ``det_score_thr`` still works.
         flip_test: also run the mirrored crops and average the heatmaps (slower, a bit better).
         threads: CPU threads for the networks (``None``: the runtime's default).
         refine_boxes: run the pose network a second time on boxes re-drawn around the first
@@ -108,9 +109,13 @@ class PoseEstimator:
 
     def __init__(self, weights: str | os.PathLike | None = None, backend: str | None = None,
                  device: str = "cpu", detector: "str | os.PathLike | PersonDetector" = "auto",
-                 det_score_thr: float | None = None, flip_test: bool = False,
+                 det_thr: float | None = None, flip_test: bool = False,
                  threads: int | None = None, max_people: int = 100,
-                 refine_boxes: bool = False) -> None:
+                 refine_boxes: bool = False, det_score_thr: float | None = None) -> None:
+        if det_score_thr is not None:
+            warnings.warn("PoseEstimator(det_score_thr=...) is now det_thr=...",
+                          DeprecationWarning, stacklevel=2)
+            det_thr = det_score_thr if det_thr is None else det_thr
         if weights is None:
             weights = bundled_weights(backend or "onnxruntime")
             if not weights.is_file():
@@ -142,10 +147,9 @@ class PoseEstimator:
         self.refine_boxes = refine_boxes
         self.max_people = max_people
         self._detector_spec = detector
-        self._det_score_thr = det_score_thr
+        self.det_thr = det_thr
         self._threads = threads
         self._detector: PersonDetector | None = None
-        self._video = None
         self.timings: dict[str, float] = {}
 
     def _metainfo(self):
@@ -165,7 +169,7 @@ class PoseEstimator:
     @property
     def detector(self) -> PersonDetector:
         if self._detector is None:
-            self._detector = build_detector(self._detector_spec, self._det_score_thr,
+            self._detector = build_detector(self._detector_spec, self.det_thr,
                                             self._threads, device=self.device)
         return self._detector
 
@@ -193,26 +197,9 @@ class PoseEstimator:
         return out.astype(np.float32), np.asarray(scores, np.float32)
 
     # -- the whole pipeline ------------------------------------------------------------------
-    @staticmethod
-    def _as_image(image) -> np.ndarray:
-        if isinstance(image, (str, os.PathLike)):
-            return read_image(image)
-        import cv2
-
-        arr = np.asarray(image)
-        if arr.ndim == 2:
-            arr = cv2.cvtColor(arr, cv2.COLOR_GRAY2BGR)
-        elif arr.ndim == 3 and arr.shape[2] == 4:
-            arr = cv2.cvtColor(arr, cv2.COLOR_BGRA2BGR)
-        if arr.ndim != 3 or arr.shape[2] != 3 or arr.size == 0:
-            raise LgmposeError(f"image: expected a BGR array [H, W, 3], got shape {arr.shape}")
-        if arr.dtype != np.uint8:
-            raise LgmposeError(f"image: expected uint8 pixels, got {arr.dtype}")
-        return arr
-
     def __call__(self, image, boxes=None) -> list[Person]:
         """People in ``image`` (a BGR array or a path); ``boxes`` [N, 4] xywh skip the detector."""
-        image = self._as_image(image)
+        image = as_image(image)
         h, w = image.shape[:2]
         t0 = time.perf_counter()
         if boxes is None:
@@ -223,31 +210,9 @@ class PoseEstimator:
         t1 = time.perf_counter()
         kpts, scores = self.estimate(image, boxes)
         if self.refine_boxes and len(boxes):
-            from lgmpose.inference.video import boxes_from_keypoints
-
             boxes = boxes_from_keypoints(kpts, scores, boxes, reference=boxes)
             kpts, scores = self.estimate(image, boxes)
         t2 = time.perf_counter()
         self.timings = {"detect": t1 - t0, "pose": t2 - t1}
         return [Person(b.astype(np.float32), k, s, float(bs))
                 for b, k, s, bs in zip(boxes, kpts, scores, box_scores)]
-
-    def track(self, frame, timestamp: float | None = None) -> list[Person]:
-        """People in one video frame, with track ids (call in frame order; ``reset()`` between
-        videos). Settings: :meth:`configure_video`."""
-        if self._video is None:
-            self.configure_video()
-        return self._video(self._as_image(frame), timestamp)
-
-    def configure_video(self, det_interval: int = 1, smooth: bool = True,
-                        min_cutoff: float | None = None, beta: float | None = None,
-                        track_metric: str = "oks", kpt_thr: float = 0.3) -> None:
-        from lgmpose.inference.video import VideoPipeline
-
-        self._video = VideoPipeline(self, det_interval=det_interval, smooth=smooth,
-                                    min_cutoff=min_cutoff, beta=beta, track_metric=track_metric,
-                                    kpt_thr=kpt_thr)
-
-    def reset(self) -> None:
-        if self._video is not None:
-            self._video.reset()

@@ -1,4 +1,5 @@
-"""What ``lgmpose predict`` reads: an image, a folder of images, a video file or a camera.
+"""What the estimator and ``lgmpose predict`` read: an image, a folder of images, a video file or
+a camera.
 
 Every problem is an ``LgmposeError`` naming the input: a missing path, a file that is not an image,
 an empty folder, a video that cannot be opened, an absent camera.
@@ -15,9 +16,10 @@ import numpy as np
 
 from lgmpose.data.image_io import IMAGE_SUFFIXES
 from lgmpose.errors import LgmposeError
-from lgmpose.inference.quiet import quiet_stderr
+from lgmpose.utils.quiet import quiet_stderr
 
-__all__ = ["IMAGE_SUFFIXES", "VIDEO_SUFFIXES", "read_image", "Frame", "Source", "open_source"]
+__all__ = ["IMAGE_SUFFIXES", "VIDEO_SUFFIXES", "read_image", "as_image", "Frame", "Source",
+           "open_source"]
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"}
 
@@ -37,6 +39,23 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     if image is None:
         raise LgmposeError(f"cannot read image '{path}': not an image file, or corrupt")
     return image
+
+
+def as_image(image) -> np.ndarray:
+    """A path (read) or an array (checked) as a BGR uint8 ``[H, W, 3]`` image; grey and BGRA
+    arrays are converted."""
+    if isinstance(image, (str, os.PathLike)):
+        return read_image(image)
+    arr = np.asarray(image)
+    if arr.ndim == 2:
+        arr = cv2.cvtColor(arr, cv2.COLOR_GRAY2BGR)
+    elif arr.ndim == 3 and arr.shape[2] == 4:
+        arr = cv2.cvtColor(arr, cv2.COLOR_BGRA2BGR)
+    if arr.ndim != 3 or arr.shape[2] != 3 or arr.size == 0:
+        raise LgmposeError(f"image: expected a BGR array [H, W, 3], got shape {arr.shape}")
+    if arr.dtype != np.uint8:
+        raise LgmposeError(f"image: expected uint8 pixels, got {arr.dtype}")
+    return arr
 
 
 @dataclass

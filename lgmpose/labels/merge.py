@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lgmpose.defaults import KPT_THR
+
 __all__ = ["BODY_MARGINS", "MergedLabel", "box_from_keypoints", "lr_agreement", "merge_labels"]
 
 # Where a COCO person box lies around the extent of the 12 body joints (shoulders to ankles), as
@@ -63,7 +65,7 @@ def lr_agreement(gt: np.ndarray, gt_labelled: np.ndarray, teacher: np.ndarray,
 
 def merge_labels(gt: np.ndarray | None, gt_labelled: np.ndarray | None, teacher: np.ndarray,
                  teacher_scores: np.ndarray, flip_pairs: Sequence[tuple[int, int]],
-                 kpt_thr: float = 0.3, min_pairs: int = 2, size: float = 100.0) -> MergedLabel:
+                 kpt_thr: float = KPT_THR, min_pairs: int = 2, size: float = 100.0) -> MergedLabel:
     """Merge as the module docstring says. ``size`` (the person's box size in pixels) scales the
     left/right decision margin (5% of it)."""
     teacher = np.asarray(teacher, np.float32)

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from lgmpose.data.image_io import read_image
+from lgmpose.defaults import KPT_THR, LABEL_DET_THR
 from lgmpose.errors import LgmposeError
 from lgmpose.labels.merge import box_from_keypoints, merge_labels
 from lgmpose.labels.sources import Entry, Person
@@ -83,8 +84,8 @@ def _read_partial(path: Path) -> list[dict[str, Any]]:
 
 
 def pseudo_label(entries: Iterable[Entry], teacher: Teacher, out: str | os.PathLike,
-                 metainfo="coco", kpt_thr: float = 0.3, min_keypoints: int = 6,
-                 detector: Detector | None = None, det_thr: float = 0.5, min_height: float = 0.2,
+                 metainfo="coco", kpt_thr: float = KPT_THR, min_keypoints: int = 6,
+                 detector: Detector | None = None, det_thr: float = LABEL_DET_THR, min_height: float = 0.2,
                  resume: bool = False, progress: bool = True, total: int | None = None,
                  description: str = "") -> dict[str, Any]:
     """Label every entry; returns a summary (counts) that is also stored in the file's ``info``."""

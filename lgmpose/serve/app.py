@@ -89,6 +89,7 @@ class ModelResponse(BaseModel):
     detector: str
     detector_class: str
     flip_test: bool
+    kpt_thr: float = Field(description="default keypoint threshold for drawing (lgmpose.defaults)")
     limits: dict[str, int]
 
 

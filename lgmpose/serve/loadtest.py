@@ -334,11 +334,11 @@ def run_from_args(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from lgmpose.commands.serve import add_model_arguments
+    from lgmpose.commands._args import add_serve_model_options
 
     parser = argparse.ArgumentParser(prog="python -m lgmpose.serve.loadtest",
                                      description=__doc__.split("\n\n")[0])
-    add_model_arguments(parser)
+    add_serve_model_options(parser)
     parser.add_argument("--url", help="load a server already running on this machine instead")
     parser.add_argument("--requests", type=int, default=200, help="default: %(default)s")
     parser.add_argument("--concurrency", type=int, default=4, help="default: %(default)s")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lgmpose.defaults import KPT_THR
 from lgmpose.errors import LgmposeError
 
 __all__ = ["ServeConfig", "PoseService", "CONFIG_ENV", "rss_bytes"]
@@ -91,7 +92,7 @@ class PoseService:
 
             c = self.config
             estimator = PoseEstimator(c.weights, backend=c.backend, device=c.device,
-                                      detector=c.detector, det_score_thr=c.det_thr,
+                                      detector=c.detector, det_thr=c.det_thr,
                                       flip_test=c.flip_test, threads=c.threads)
         self.estimator = estimator
         self.detector_name = type(estimator.detector).__name__  # built now, not on a request
@@ -123,6 +124,7 @@ class PoseService:
             "detector": c.detector,
             "detector_class": self.detector_name,
             "flip_test": bool(est.flip_test),
+            "kpt_thr": KPT_THR,
             "limits": {"max_bytes": c.max_bytes, "max_pixels": c.max_pixels,
                        "max_boxes": c.max_boxes},
         }
@@ -141,7 +143,7 @@ class PoseService:
         image, ``None`` when absent (the detector runs); ``LgmposeError`` when malformed."""
         if text is None:
             return None
-        from lgmpose.inference.boxes import validate_boxes
+        from lgmpose.detectors.boxes import validate_boxes
 
         try:
             value = json.loads(text)

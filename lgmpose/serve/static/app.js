@@ -2,7 +2,8 @@
 // the returned skeletons in the model's keypoint colours. Inference runs on the server.
 //
 // window.lgmpose exposes the state (last response, what was drawn) for tests and the console.
-// URL parameters: ?camera=1 starts the camera at once; ?kpt_thr=0.1 sets the threshold.
+// URL parameters: ?camera=1 starts the camera at once; ?kpt_thr=0.1 sets the threshold (default:
+// the service's, from /v1/model).
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -10,7 +11,7 @@ const params = new URLSearchParams(location.search);
 const state = {
   model: null,
   mode: "idle",          // idle | picture | camera
-  kptThr: 0.3,
+  kptThr: 0,             // set from /v1/model (or ?kpt_thr) before anything is drawn
   showBoxes: true,
   frames: 0,             // responses drawn since the mode started
   fps: 0,
@@ -235,13 +236,13 @@ $("boxes").addEventListener("change", (e) => {
 });
 
 (async () => {
-  if (params.has("kpt_thr")) setThreshold(params.get("kpt_thr"));
   try {
     await loadModel();
   } catch (error) {
     setMessage(`cannot read /v1/model: ${error.message}`, true);
     return;
   }
+  setThreshold(params.has("kpt_thr") ? params.get("kpt_thr") : state.model.kpt_thr);
   state.ready = true;
   if (params.get("camera") === "1") startCamera();
 })();

@@ -16,8 +16,8 @@ import cv2
 import numpy as np
 
 from lgmpose.errors import LgmposeError
-from lgmpose.inference.boxes import nms, xyxy_to_xywh
-from lgmpose.inference.quiet import quiet_stderr
+from lgmpose.detectors.boxes import nms, xyxy_to_xywh
+from lgmpose.utils.quiet import quiet_stderr
 
 __all__ = ["BlazePoseDetector", "bundled_detector_path", "blazepose_anchors"]
 
@@ -43,11 +43,11 @@ def blazepose_anchors() -> np.ndarray:
 
 
 class BlazePoseDetector:
-    """Person boxes from BlazePose's detector; ``score_thr`` applies to the sigmoid score."""
+    """Person boxes from BlazePose's detector; ``det_thr`` applies to the sigmoid score."""
 
     name = "blazepose"
 
-    def __init__(self, path: str | os.PathLike | None = None, score_thr: float = 0.5,
+    def __init__(self, path: str | os.PathLike | None = None, det_thr: float = 0.5,
                  iou_thr: float = 0.3, threads: int | None = None,
                  along: float = ALONG, across: float = ACROSS,
                  grids: tuple[int, ...] = (1,), overlap: float = 0.25) -> None:
@@ -75,7 +75,7 @@ class BlazePoseDetector:
         by_width = sorted(outs, key=lambda d: int(d["shape"][-1]))
         self._scores_idx, self._regs_idx = by_width[0]["index"], by_width[1]["index"]
         self._anchors = blazepose_anchors()
-        self.score_thr, self.iou_thr = score_thr, iou_thr
+        self.det_thr, self.iou_thr = det_thr, iou_thr
         self.along, self.across = along, across
         self.grids, self.overlap = tuple(grids), overlap
 
@@ -94,7 +94,7 @@ class BlazePoseDetector:
         logits = self._interp.get_tensor(self._scores_idx)[0, :, 0]
         regs = self._interp.get_tensor(self._regs_idx)[0]
         scores = 1.0 / (1.0 + np.exp(-np.clip(logits.astype(np.float64), -60, 60)))
-        keep = np.nonzero(scores >= self.score_thr)[0]
+        keep = np.nonzero(scores >= self.det_thr)[0]
         pts = regs[keep, 4:12].reshape(-1, 4, 2) / INPUT + self._anchors[keep, None, :]
         pts = pts * side - np.array([px, py], np.float32)
         return scores[keep].astype(np.float32), pts.astype(np.float32)

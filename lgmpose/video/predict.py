@@ -17,9 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
+from lgmpose.defaults import KPT_THR
 from lgmpose.errors import LgmposeError
+from lgmpose.inference.draw import draw_poses
+from lgmpose.inference.estimator import PoseEstimator
 from lgmpose.inference.sources import Source, open_source
-from lgmpose.inference.writers import VideoWriter, write_image, write_json
+from lgmpose.video.pipeline import VideoPipeline
+from lgmpose.video.writers import VideoWriter, write_image, write_json
 
 __all__ = ["PredictOptions", "PredictReport", "run_predict", "load_boxes_file", "STAGES"]
 
@@ -35,7 +39,7 @@ class PredictOptions:
     detector: str = "auto"
     det_thr: float | None = None
     boxes_file: str | None = None
-    kpt_thr: float = 0.3
+    kpt_thr: float = KPT_THR
     flip_test: bool = False
     det_interval: int = 1
     smooth: bool | None = None        # None: on for video, off for images
@@ -199,11 +203,9 @@ def _progress(source: Source, enabled: bool | None):
                 file=sys.stderr)
 
 
-def run_predict(source_spec: str, options: PredictOptions, estimator=None) -> PredictReport:
+def run_predict(source_spec: str, options: PredictOptions,
+                estimator: PoseEstimator | None = None) -> PredictReport:
     """Run the whole pipeline on one input; ``estimator`` may be a ready ``PoseEstimator``."""
-    from lgmpose.inference.draw import draw_poses
-    from lgmpose.inference.estimator import PoseEstimator
-
     _check_options(options)
     out_dir = Path(options.out_dir)
     _check_out_dir(out_dir)
@@ -219,15 +221,13 @@ def run_predict(source_spec: str, options: PredictOptions, estimator=None) -> Pr
     if estimator is None:
         estimator = PoseEstimator(options.weights, backend=options.backend,
                                   device=options.device, detector=options.detector,
-                                  det_score_thr=options.det_thr, flip_test=options.flip_test,
+                                  det_thr=options.det_thr, flip_test=options.flip_test,
                                   threads=options.threads)
     if boxes_for is None:
         estimator.detector  # build it now: loading a model is not per-frame time
     smooth = source.is_video if options.smooth is None else options.smooth
-    if source.is_video:
-        estimator.configure_video(det_interval=options.det_interval, smooth=smooth,
-                                  kpt_thr=options.kpt_thr)
-        estimator.reset()
+    video = (VideoPipeline(estimator, det_interval=options.det_interval, smooth=smooth,
+                           kpt_thr=options.kpt_thr) if source.is_video else None)
     report = PredictReport(source=str(source_spec), kind=source.kind)
     stages = report.stages
     bar = _progress(source, options.progress)
@@ -258,13 +258,14 @@ def run_predict(source_spec: str, options: PredictOptions, estimator=None) -> Pr
                 break
             image_id = frame.index if source.is_video else _image_id(frame.name, frame.index)
             boxes = boxes_for(frame.name, frame.index, image_id) if boxes_for else None
-            if source.is_video and boxes is None:
-                people = estimator.track(frame.image, frame.timestamp)
+            if video is not None and boxes is None:
+                people = video(frame.image, frame.timestamp)
+                timings = video.timings
             else:
                 people = estimator(frame.image, boxes=boxes)
-                estimator.timings.setdefault("track", 0.0)
+                timings = estimator.timings
             for stage in ("detect", "pose", "track"):
-                stages[stage] += estimator.timings.get(stage, 0.0)
+                stages[stage] += timings.get(stage, 0.0)
             t2 = time.perf_counter()
             canvas = (draw_poses(frame.image, people, estimator.metainfo, options.kpt_thr,
                                  copy=False) if options.draw else frame.image)

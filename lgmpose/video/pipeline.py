@@ -1,5 +1,11 @@
-"""The video loop behind ``PoseEstimator.track``: detection (every frame or every N frames),
-pose, tracking and One-Euro smoothing.
+"""Pose estimation on video: a ``VideoPipeline`` owns a ``PoseEstimator`` and adds detection every
+N frames, tracking and One-Euro smoothing.
+
+    from lgmpose import PoseEstimator, VideoPipeline
+    video = VideoPipeline(PoseEstimator(), det_interval=1, smooth=True)
+    for t, frame in enumerate(frames):
+        people = video(frame, timestamp=t / fps)     # person.track_id is set
+    video.reset()                                    # before the next video
 
 Between detection frames a person is followed with a box around their last keypoints; a person
 whose keypoints fade (mean score below ``lost_ratio`` times the mean score they had on the last
@@ -12,44 +18,33 @@ import time
 
 import numpy as np
 
-from lgmpose.inference.smoothing import PoseSmoother
-from lgmpose.inference.tracking import PoseTracker
+from lgmpose.defaults import KPT_THR
+from lgmpose.detectors.boxes import boxes_from_keypoints
+from lgmpose.inference.estimator import Person, PoseEstimator
+from lgmpose.inference.sources import as_image
+from lgmpose.video.smoothing import PoseSmoother
+from lgmpose.video.tracking import PoseTracker
 
-__all__ = ["VideoPipeline", "boxes_from_keypoints"]
-
-
-def boxes_from_keypoints(keypoints: np.ndarray, scores: np.ndarray, fallback: np.ndarray,
-                         kpt_thr: float = 0.3, grow: float = 1.2, min_points: int = 4,
-                         min_keep: float = 0.5, reference: np.ndarray | None = None) -> np.ndarray:
-    """``xywh`` boxes around the confident keypoints, grown by ``grow``; ``fallback`` (the
-    previous boxes) where fewer than ``min_points`` are confident. A side never shrinks below
-    ``min_keep`` of the ``reference`` box's (the last detected box; default ``fallback``), so
-    that a few clustered keypoints do not collapse it frame after frame."""
-    out = np.asarray(fallback, np.float32).reshape(-1, 4).copy()
-    ref = out if reference is None else np.asarray(reference, np.float32).reshape(-1, 4)
-    for i, (kpts, s) in enumerate(zip(keypoints, scores)):
-        pts = kpts[s >= kpt_thr]
-        if len(pts) < min_points:
-            continue
-        lo, hi = pts.min(0), pts.max(0)
-        size = np.maximum((hi - lo) * grow, ref[i, 2:] * min_keep)
-        centre = (lo + hi) / 2
-        out[i] = [*(centre - size / 2), *size]
-    return out
+__all__ = ["VideoPipeline"]
 
 
 class VideoPipeline:
-    def __init__(self, estimator, det_interval: int = 1, smooth: bool = True,
+    """People in successive frames of one video, with stable ``track_id`` s (call in frame order;
+    :meth:`reset` between videos). ``timings`` holds the last frame's seconds per stage
+    (``detect``, ``pose``, ``track``)."""
+
+    def __init__(self, estimator: PoseEstimator, det_interval: int = 1, smooth: bool = True,
                  min_cutoff: float | None = None, beta: float | None = None,
-                 track_metric: str = "oks", kpt_thr: float = 0.3, lost_ratio: float = 0.5,
+                 track_metric: str = "oks", kpt_thr: float = KPT_THR, lost_ratio: float = 0.5,
                  default_fps: float = 30.0) -> None:
-        self.est = estimator
+        self.estimator = estimator
         self.det_interval = max(1, int(det_interval))
         self.kpt_thr, self.lost_ratio, self.default_fps = kpt_thr, lost_ratio, default_fps
         self.tracker = PoseTracker(track_metric, threshold=0.3, max_age=max(10, det_interval),
                                    sigmas=estimator.metainfo.sigmas, kpt_thr=kpt_thr)
         params = {k: v for k, v in (("min_cutoff", min_cutoff), ("beta", beta)) if v is not None}
         self.smoother = PoseSmoother(**params) if smooth else None
+        self.timings: dict[str, float] = {}
         self.reset()
 
     def reset(self) -> None:
@@ -60,15 +55,17 @@ class VideoPipeline:
         if self.smoother is not None:
             self.smoother.reset()
 
-    def __call__(self, image: np.ndarray, timestamp: float | None = None):
-        from lgmpose.inference.estimator import Person
-
+    def __call__(self, frame, timestamp: float | None = None) -> list[Person]:
+        """The people in ``frame`` (a BGR array or a path); ``timestamp`` in seconds (default:
+        the frame index at ``default_fps``) drives the smoothing."""
+        image = as_image(frame)
+        est = self.estimator
         t = self.frame_index / self.default_fps if timestamp is None else float(timestamp)
         h, w = image.shape[:2]
         t0 = time.perf_counter()
         detect_now = self.frame_index % self.det_interval == 0 or self._prev is None
         if detect_now:
-            boxes, box_scores = self.est.detect(image)
+            boxes, box_scores = est.detect(image)
             ref = boxes
         else:
             pboxes, pkpts, pscores, box_scores, ref, ref_conf = self._prev
@@ -79,7 +76,7 @@ class VideoPipeline:
             ok = (boxes[:, 2] > 2) & (boxes[:, 3] > 2)
             boxes, box_scores, ref, ref_conf = boxes[ok], box_scores[ok], ref[ok], ref_conf[ok]
         t1 = time.perf_counter()
-        kpts, scores = self.est.estimate(image, boxes)
+        kpts, scores = est.estimate(image, boxes)
         t2 = time.perf_counter()
         if detect_now:
             ref_conf = scores.mean(1) if len(boxes) else np.zeros(0, np.float32)
@@ -92,7 +89,7 @@ class VideoPipeline:
         if self.smoother is not None and len(boxes):
             kpts = self.smoother(ids, kpts, boxes, t)
         t3 = time.perf_counter()
-        self.est.timings = {"detect": t1 - t0, "pose": t2 - t1, "track": t3 - t2}
+        self.timings = {"detect": t1 - t0, "pose": t2 - t1, "track": t3 - t2}
         self.frame_index += 1
         return [Person(b.astype(np.float32), k, s, float(bs), int(i))
                 for b, k, s, bs, i in zip(boxes, kpts, scores, box_scores, ids)]

@@ -1,46 +1,13 @@
-"""Person detectors. Each one maps a BGR image to person boxes ``[N, 4]`` (x, y, w, h) and scores.
-
-Which detector to use is a string for the CLI and the API (:func:`build_detector`):
-
-- ``"auto"``: the default; the bundled NanoDet-m (best person-box AP of the detectors we ship, see
-  ``docs/inference.md``; runs on ONNX Runtime, part of the core install), else BlazePose's person
-  detector when ``ai-edge-litert`` is installed, else OpenCV HOG where this OpenCV has it (4.x),
-  else the whole image;
-- ``"nanodet"``: the bundled NanoDet-m 416 (Apache-2.0, ONNX) COCO detector, person class;
-- ``"blazepose"``: the bundled BlazePose person detector (TFLite, needs ``ai-edge-litert``);
-- ``"hog"``: OpenCV's built-in HOG + linear SVM people detector: no extra file, no extra package;
-- ``"motion"``: moving people seen by a fixed camera (background subtraction; video only);
-- ``"whole_image"``: one box covering the whole image (a single, framed person);
-- a path to a ``.onnx`` file: a YOLOX- or YOLOv8-style detector export (:mod:`.yolo`);
-- a path to a ``.tflite`` file: a BlazePose-style person detector.
-
-Boxes given by the caller bypass the detector entirely.
-"""
+"""Detectors that need nothing beyond OpenCV: the whole image, HOG people, and motion."""
 from __future__ import annotations
-
-import os
-import warnings
-from pathlib import Path
-from typing import Protocol
 
 import cv2
 import numpy as np
 
+from lgmpose.detectors.boxes import nms, xywh_to_xyxy
 from lgmpose.errors import LgmposeError
-from lgmpose.inference.boxes import nms, xywh_to_xyxy
 
-__all__ = ["PersonDetector", "WholeImageDetector", "HOGDetector", "MotionDetector", "build_detector",
-           "DETECTOR_NAMES", "default_detector_name"]
-
-DETECTOR_NAMES = ("auto", "nanodet", "blazepose", "hog", "motion", "whole_image")
-
-
-class PersonDetector(Protocol):
-    name: str
-
-    def __call__(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``image`` BGR uint8 ``[H, W, 3]`` -> (boxes ``[N, 4]`` xywh float32, scores ``[N]``)."""
-        ...
+__all__ = ["WholeImageDetector", "HOGDetector", "MotionDetector", "hog_available"]
 
 
 class WholeImageDetector:
@@ -62,10 +29,10 @@ class HOGDetector:
 
     name = "hog"
 
-    def __init__(self, max_side: int = 640, score_thr: float = 0.0, iou_thr: float = 0.45,
+    def __init__(self, max_side: int = 640, det_thr: float = 0.0, iou_thr: float = 0.45,
                  scale: float = 1.05) -> None:
         self.max_side = max_side
-        self.score_thr = score_thr
+        self.det_thr = det_thr
         self.iou_thr = iou_thr
         self.scale = scale
         if not hasattr(cv2, "HOGDescriptor"):
@@ -86,7 +53,7 @@ class HOGDetector:
         boxes = np.asarray(rects, np.float32).reshape(-1, 4) / ratio
         # HOG's SVM margin is unbounded; squash it to (0, 1) so that thresholds read like the others'.
         scores = 1.0 / (1.0 + np.exp(-np.asarray(weights, np.float32).reshape(-1)))
-        keep = scores >= self.score_thr
+        keep = scores >= self.det_thr
         boxes, scores = boxes[keep], scores[keep]
         # The default detector's windows carry a margin of ~1/8 of the box around the person.
         boxes = _shrink(boxes, 0.1, 0.05)
@@ -103,75 +70,9 @@ def _shrink(boxes: np.ndarray, fx: float, fy: float) -> np.ndarray:
     return out
 
 
-def litert_available() -> bool:
-    try:
-        import ai_edge_litert.interpreter  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def default_detector_name() -> str:
-    """What ``"auto"`` resolves to on this machine."""
-    from lgmpose.inference.blazepose import bundled_detector_path
-    from lgmpose.inference.nanodet import bundled_nanodet_path
-
-    if bundled_nanodet_path().is_file():
-        return "nanodet"
-    if litert_available() and bundled_detector_path().is_file():
-        return "blazepose"
-    return "hog" if hog_available() else "whole_image"
-
-
 def hog_available() -> bool:
     return hasattr(cv2, "HOGDescriptor")
 
-
-def build_detector(spec: "str | os.PathLike | PersonDetector | None" = "auto",
-                   score_thr: float | None = None, threads: int | None = None,
-                   device: str = "cpu") -> PersonDetector:
-    """A detector from a name, a model file, or an object that already is one.
-
-    ``device`` applies to ONNX detectors (the others run on the CPU).
-    """
-    if spec is None:
-        spec = "auto"
-    if callable(spec) and not isinstance(spec, (str, os.PathLike)):
-        return spec
-    text = str(spec)
-    if text == "auto":
-        text = default_detector_name()
-        if text not in ("nanodet", "blazepose"):
-            warnings.warn("the bundled NanoDet model is missing and there is no BlazePose person "
-                          f"detector (pip install ai-edge-litert): falling back to '{text}'; pass "
-                          "a YOLOX/YOLOv8 .onnx detector or boxes for multi-person pictures",
-                          stacklevel=2)
-    kwargs = {} if score_thr is None else {"score_thr": score_thr}
-    if text == "whole_image":
-        return WholeImageDetector()
-    if text == "hog":
-        return HOGDetector(**kwargs)
-    if text == "motion":
-        return MotionDetector(**kwargs)
-    if text == "nanodet":
-        from lgmpose.inference.nanodet import NanoDetDetector
-
-        return NanoDetDetector(threads=threads, device=device, **kwargs)
-    if text == "blazepose":
-        from lgmpose.inference.blazepose import BlazePoseDetector
-
-        return BlazePoseDetector(threads=threads, **kwargs)
-    path = Path(text)
-    if path.suffix.lower() == ".onnx":
-        from lgmpose.inference.yolo import YoloOnnxDetector
-
-        return YoloOnnxDetector(path, threads=threads, device=device, **kwargs)
-    if path.suffix.lower() == ".tflite":
-        from lgmpose.inference.blazepose import BlazePoseDetector
-
-        return BlazePoseDetector(path, threads=threads, **kwargs)
-    raise LgmposeError(f"detector '{text}': unknown; use one of {', '.join(DETECTOR_NAMES)}, "
-                       "a YOLOX/YOLOv8 .onnx file or a BlazePose .tflite file")
 
 
 class MotionDetector:
@@ -186,9 +87,9 @@ class MotionDetector:
 
     name = "motion"
 
-    def __init__(self, score_thr: float = 0.0, min_area: float = 0.0008, history: int = 300,
+    def __init__(self, det_thr: float = 0.0, min_area: float = 0.0008, history: int = 300,
                  var_threshold: float = 25.0, max_side: int = 480) -> None:
-        self.score_thr, self.min_area, self.max_side = score_thr, min_area, max_side
+        self.det_thr, self.min_area, self.max_side = det_thr, min_area, max_side
         self._bg = cv2.createBackgroundSubtractorMOG2(history=history,
                                                       varThreshold=var_threshold,
                                                       detectShadows=True)
@@ -211,7 +112,7 @@ class MotionDetector:
             if bw * bh < min_px or bh < 0.8 * bw:
                 continue
             fill = float(cv2.contourArea(contour)) / float(bw * bh)
-            if fill >= self.score_thr:
+            if fill >= self.det_thr:
                 boxes.append([x, y, bw, bh])
                 scores.append(min(1.0, 0.5 + fill))
         if not boxes:

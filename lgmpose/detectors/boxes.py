@@ -1,4 +1,5 @@
-"""Person boxes: conversions, IoU, non-maximum suppression and validation. NumPy only.
+"""Person boxes: conversions, IoU, non-maximum suppression, validation, and boxes around
+keypoints. NumPy only.
 
 Boxes are ``[x, y, w, h]`` in image pixels (the project convention) unless a name says ``xyxy``.
 """
@@ -6,9 +7,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from lgmpose.defaults import KPT_THR
 from lgmpose.errors import LgmposeError
 
-__all__ = ["xywh_to_xyxy", "xyxy_to_xywh", "box_iou", "nms", "clip_boxes", "validate_boxes"]
+__all__ = ["xywh_to_xyxy", "xyxy_to_xywh", "box_iou", "nms", "clip_boxes", "validate_boxes",
+           "boxes_from_keypoints"]
 
 
 def xywh_to_xyxy(boxes: np.ndarray) -> np.ndarray:
@@ -90,3 +93,23 @@ def validate_boxes(boxes, width: int, height: int, source: str = "boxes",
             raise LgmposeError(f"{source}: box {i} [{x:g}, {y:g}, {w:g}, {h:g}] lies outside the "
                                f"{width}x{height} image")
     return clipped
+
+
+def boxes_from_keypoints(keypoints: np.ndarray, scores: np.ndarray, fallback: np.ndarray,
+                         kpt_thr: float = KPT_THR, grow: float = 1.2, min_points: int = 4,
+                         min_keep: float = 0.5, reference: np.ndarray | None = None) -> np.ndarray:
+    """``xywh`` boxes around the confident keypoints, grown by ``grow``; ``fallback`` (the
+    previous boxes) where fewer than ``min_points`` are confident. A side never shrinks below
+    ``min_keep`` of the ``reference`` box's (the last detected box; default ``fallback``), so
+    that a few clustered keypoints do not collapse it frame after frame."""
+    out = np.asarray(fallback, np.float32).reshape(-1, 4).copy()
+    ref = out if reference is None else np.asarray(reference, np.float32).reshape(-1, 4)
+    for i, (kpts, s) in enumerate(zip(keypoints, scores)):
+        pts = kpts[s >= kpt_thr]
+        if len(pts) < min_points:
+            continue
+        lo, hi = pts.min(0), pts.max(0)
+        size = np.maximum((hi - lo) * grow, ref[i, 2:] * min_keep)
+        centre = (lo + hi) / 2
+        out[i] = [*(centre - size / 2), *size]
+    return out

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from lgmpose.errors import LgmposeError
-from lgmpose.inference.detectors import PersonDetector
+from lgmpose.detectors import PersonDetector
 
 __all__ = ["detect_coco", "person_box_ap", "detector_ap_rows", "format_ap_table",
            "precision_recall"]
@@ -74,7 +74,7 @@ def precision_recall(results: list[dict], ann_file: str | os.PathLike,
     """Precision, recall and F1 of ``results`` (all of them) against the non-crowd people of
     ``ann_file``, matching greedily by score at IoU >= ``iou_thr``; a box matching a crowd
     region only is neither a hit nor a false alarm."""
-    from lgmpose.inference.boxes import box_iou, xywh_to_xyxy
+    from lgmpose.detectors.boxes import box_iou, xywh_to_xyxy
 
     data = json.loads(Path(ann_file).read_text())
     people: dict[int, list] = {}
@@ -109,13 +109,13 @@ def precision_recall(results: list[dict], ann_file: str | os.PathLike,
 def detector_ap_rows(specs: list[str], ann_file: str | os.PathLike, image_dir: str | os.PathLike,
                      ap_thr: float = 0.01, threads: int | None = None) -> list[dict]:
     """One row per detector: AP etc. at ``ap_thr``, and AP, P, R, F1 at its default threshold."""
-    from lgmpose.inference.detectors import build_detector, default_detector_name
+    from lgmpose.detectors import build_detector, default_detector_name
 
     rows = []
     for spec in specs:
         name = f"auto ({default_detector_name()})" if spec == "auto" else spec
-        default_thr = getattr(build_detector(spec, threads=threads), "score_thr", None)
-        detector = build_detector(spec, score_thr=ap_thr, threads=threads)
+        default_thr = getattr(build_detector(spec, threads=threads), "det_thr", None)
+        detector = build_detector(spec, det_thr=ap_thr, threads=threads)
         results, ms = detect_coco(detector, ann_file, image_dir)
         row = {"detector": name, "ap_thr": ap_thr, **person_box_ap(results, ann_file),
                "ms": ms, "default_thr": default_thr}

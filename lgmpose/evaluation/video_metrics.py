@@ -11,6 +11,8 @@ from collections import defaultdict
 
 import numpy as np
 
+from lgmpose.defaults import KPT_THR
+
 __all__ = ["keypoint_jitter", "mean_shift"]
 
 
@@ -24,7 +26,7 @@ def _tracks(results: list[dict]) -> dict[int, dict[int, tuple[np.ndarray, float]
     return tracks
 
 
-def keypoint_jitter(results: list[dict], kpt_thr: float = 0.3) -> tuple[float, int]:
+def keypoint_jitter(results: list[dict], kpt_thr: float = KPT_THR) -> tuple[float, int]:
     """(mean jitter in % of box height, number of keypoint triples) of COCO-style video results
     with ``track_id`` and ``frame`` (as ``lgmpose predict`` writes them)."""
     values = []
@@ -39,7 +41,7 @@ def keypoint_jitter(results: list[dict], kpt_thr: float = 0.3) -> tuple[float, i
     return (float(np.mean(values)) if values else 0.0), len(values)
 
 
-def mean_shift(results_a: list[dict], results_b: list[dict], kpt_thr: float = 0.3) -> float:
+def mean_shift(results_a: list[dict], results_b: list[dict], kpt_thr: float = KPT_THR) -> float:
     """Mean distance (% of box height) between the same track's keypoints in two runs of the
     same video, e.g. smoothed vs raw: how far smoothing moves points (its lag, roughly)."""
     a, b = _tracks(results_a), _tracks(results_b)

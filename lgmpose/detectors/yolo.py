@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from lgmpose.errors import LgmposeError
-from lgmpose.inference.boxes import nms, xyxy_to_xywh
+from lgmpose.detectors.boxes import nms, xyxy_to_xywh
 from lgmpose.inference.onnx_runtime import create_session
 
 __all__ = ["YoloOnnxDetector", "letterbox", "decode_yolox", "decode_yolov8"]
@@ -86,7 +86,7 @@ def _cxcywh_to_xyxy(b: np.ndarray) -> np.ndarray:
 class YoloOnnxDetector:
     """A YOLO-family ONNX person detector; see the module docstring for the layouts."""
 
-    def __init__(self, path: str | os.PathLike, layout: str = "auto", score_thr: float = 0.3,
+    def __init__(self, path: str | os.PathLike, layout: str = "auto", det_thr: float = 0.3,
                  iou_thr: float = 0.5, person_class: int = 0, decoded: bool | None = None,
                  input_size: tuple[int, int] | None = None, device: str = "cpu",
                  threads: int | None = None) -> None:
@@ -105,7 +105,7 @@ class YoloOnnxDetector:
             input_size = (h, w) if isinstance(h, int) and isinstance(w, int) else (640, 640)
         self.input_size = tuple(int(v) for v in input_size)
         self.layout = self._resolve_layout(layout, [o.shape for o in outputs])
-        self.score_thr, self.iou_thr = score_thr, iou_thr
+        self.det_thr, self.iou_thr = det_thr, iou_thr
         self.person_class, self.decoded = person_class, decoded
 
     def _resolve_layout(self, layout: str, shapes: list) -> str:
@@ -143,7 +143,7 @@ class YoloOnnxDetector:
                                         self.decoded)
         else:
             xyxy, scores = decode_yolov8(outputs[0][0], self.person_class)
-        keep = scores >= self.score_thr
+        keep = scores >= self.det_thr
         xyxy, scores = xyxy[keep], scores[keep]
         if self.layout != "end2end" and len(scores):
             order = nms(xyxy, scores, self.iou_thr)

@@ -19,11 +19,11 @@ import cv2
 import numpy as np
 
 from lgmpose.errors import LgmposeError
-from lgmpose.inference.boxes import nms, xyxy_to_xywh
+from lgmpose.detectors.boxes import nms, xyxy_to_xywh
 from lgmpose.inference.onnx_runtime import create_session
 
 __all__ = ["NanoDetDetector", "bundled_nanodet_path", "nanodet_centers", "decode_gfl",
-           "NANODET_SCORE_THR", "NANODET_IOU_THR"]
+           "NANODET_DET_THR", "NANODET_IOU_THR"]
 
 INPUT = 416
 STRIDES = (8, 16, 32)
@@ -31,7 +31,7 @@ REG_MAX = 10
 MEAN_BGR = np.array([103.53, 116.28, 123.675], np.float32)
 STD_BGR = np.array([57.375, 57.12, 58.395], np.float32)
 # Chosen on COCO val2017 person boxes (docs/inference.md).
-NANODET_SCORE_THR = 0.3
+NANODET_DET_THR = 0.3
 NANODET_IOU_THR = 0.6
 RESIZE_MODES = ("stretch", "letterbox")
 
@@ -76,12 +76,12 @@ def decode_gfl(scores: np.ndarray, dists: np.ndarray, centres: np.ndarray, strid
 
 
 class NanoDetDetector:
-    """Person boxes from NanoDet-m; ``score_thr`` applies to the person class score."""
+    """Person boxes from NanoDet-m; ``det_thr`` applies to the person class score."""
 
     name = "nanodet"
 
     def __init__(self, path: str | os.PathLike | None = None,
-                 score_thr: float = NANODET_SCORE_THR, iou_thr: float = NANODET_IOU_THR,
+                 det_thr: float = NANODET_DET_THR, iou_thr: float = NANODET_IOU_THR,
                  threads: int | None = None, device: str = "cpu", resize: str = "letterbox",
                  max_det: int = 100) -> None:
         if resize not in RESIZE_MODES:
@@ -105,7 +105,7 @@ class NanoDetDetector:
                 len(self.centres):
             raise LgmposeError(f"detector '{self.path}': outputs {[o.shape for o in outputs]} are "
                                "not NanoDet's three levels at strides 8/16/32")
-        self.score_thr, self.iou_thr = score_thr, iou_thr
+        self.det_thr, self.iou_thr = det_thr, iou_thr
         self.resize, self.max_det = resize, max_det
 
     def preprocess(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -141,7 +141,7 @@ class NanoDetDetector:
     def __call__(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         h, w = image.shape[:2]
         xyxy, scores = self.raw(image)
-        keep = np.nonzero(scores >= self.score_thr)[0]
+        keep = np.nonzero(scores >= self.det_thr)[0]
         xyxy, scores = xyxy[keep], scores[keep]
         if len(scores) == 0:
             return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
