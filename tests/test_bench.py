@@ -202,7 +202,7 @@ def _write_coco_folder(root, count=3, size=(120, 160)):
 def test_quantize_writes_a_qdq_model_that_tracks_fp32(tmp_path):
     import onnxruntime as ort
 
-    from lgmpose.tools.quantize import calibration_crops, describe_quantised, quantize_onnx
+    from lgmpose.export.quantize import calibration_crops, describe_quantised, quantize_onnx
 
     fp32 = _tiny_onnx(tmp_path / "tiny.onnx")
     images = _write_coco_folder(tmp_path)
@@ -219,7 +219,7 @@ def test_quantize_writes_a_qdq_model_that_tracks_fp32(tmp_path):
 
 def test_quantize_reports_bad_inputs(tmp_path):
     from lgmpose.errors import LgmposeError
-    from lgmpose.tools.quantize import quantize_onnx
+    from lgmpose.export.quantize import quantize_onnx
 
     fp32 = _tiny_onnx(tmp_path / "tiny.onnx")
     with pytest.raises(LgmposeError, match="does not exist"):
@@ -232,7 +232,7 @@ def test_quantize_reports_bad_inputs(tmp_path):
 
 
 def test_calibration_uses_real_coco_person_boxes(shared_data):
-    from lgmpose.tools.quantize import calibration_crops
+    from lgmpose.export.quantize import calibration_crops
 
     crops = calibration_crops(shared_data / "coco-mini" / "val2017", (64, 64), max_crops=4)
     assert crops.shape == (4, 3, 64, 64)

@@ -67,7 +67,7 @@ def test_not_a_checkpoint(tmp_path):
 
 def test_export_from_checkpoint(tmp_path):
     from lgmpose.cli import main
-    from lgmpose.tools.export import onnx_metadata
+    from lgmpose.export.exporter import onnx_metadata
 
     path = tmp_path / "m.pth"
     save_checkpoint(path, create_model("lgm_pose", num_keypoints=3, input_size=(256, 256)),

@@ -14,7 +14,7 @@ import torch
 from lgmpose.cli import main
 from lgmpose.errors import LgmposeError
 from lgmpose.models import create_model, list_models
-from lgmpose.tools.export import export_onnx, onnx_metadata
+from lgmpose.export.exporter import export_onnx, onnx_metadata
 
 
 def _randomise_norms(model: torch.nn.Module, size=(256, 192)) -> None:
@@ -122,7 +122,7 @@ def test_wrong_number_of_names(tmp_path):
 def test_onnx_metadata_needs_no_torch(tmp_path):
     path = export_onnx(create_model("lgm_pose", num_keypoints=5), tmp_path / "m.onnx")
     code = ("import sys; sys.modules['torch'] = None\n"
-            "from lgmpose.tools.export import onnx_metadata\n"
+            "from lgmpose.export.exporter import onnx_metadata\n"
             f"print(onnx_metadata({str(path)!r})['num_keypoints'])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "5"
@@ -162,11 +162,16 @@ def test_int8_cli_writes_quantised_model(tmp_path, capsys):
         cv2.imwrite(str(calib / f"{i}.jpg"), rng.integers(0, 255, (160, 120, 3), dtype=np.uint8))
     assert main(["export", "lgm_pose", "--int8", "--output", str(tmp_path / "q.onnx")]) == 2
     assert "--calib" in capsys.readouterr().err
+    assert main(["export", "lgm_pose", "--int8", "--calib", str(calib), "--dynamic-batch",
+                 "--random-weights", "--output", str(tmp_path / "q.onnx")]) == 2
+    assert "--dynamic-batch" in capsys.readouterr().err and not list(tmp_path.glob("q*"))
     assert main(["export", "lgm_pose", "--int8", "--calib", str(calib), "--random-weights",
                  "--output", str(tmp_path / "q.onnx")]) == 0
     ops = {node.op_type for node in onnx.load(str(tmp_path / "q.onnx")).graph.node}
     assert "QuantizeLinear" in ops and "DequantizeLinear" in ops
-    assert (tmp_path / "q.fp32.onnx").exists()
+    assert "ConvTranspose" not in ops  # quantised from the int8 form, not from the fp32 file
+    fp32_ops = {node.op_type for node in onnx.load(str(tmp_path / "q.fp32.onnx")).graph.node}
+    assert "ConvTranspose" in fp32_ops
     assert onnx_metadata(tmp_path / "q.onnx")["num_keypoints"] == 17
 
 
@@ -176,7 +181,7 @@ def test_export_cli_dynamic_batch_from_checkpoint(tmp_path):
     from lgmpose.cli import main
     from lgmpose.engine.checkpoint import save_checkpoint
     from lgmpose.models import create_model
-    from lgmpose.tools.export import onnx_metadata
+    from lgmpose.export.exporter import onnx_metadata
 
     ckpt = tmp_path / "m.pt"
     save_checkpoint(ckpt, create_model("lgm_pose"), meta={"codec": {"name": "dark"}})

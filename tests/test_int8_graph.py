@@ -1,8 +1,8 @@
 """The eval-mode graph of LGM-Pose computes what the training formulation computes, and quantises.
 
 In eval mode the 2x2 deconvolutions run as 1x1 conv + pixel_shuffle (``DeconvBNAct.forward``)
-and the between-patch LARM Linears on a 2-D view, so that ONNX Runtime's int8 graph has no
-float islands there. Parameters are unchanged: the shipped
+and the between-patch LARM Linears on a 2-D view; the int8 export (``precision="int8"``) keeps
+that form, so that ONNX Runtime's int8 graph has no float islands there. Parameters are unchanged: the shipped
 checkpoint must give the same heatmaps as the original formulation, which is what the modules
 compute in training mode (here with BatchNorm on its running statistics).
 """
@@ -39,7 +39,7 @@ def _reference(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
 def test_shipped_checkpoint_same_heatmaps():
     if not WEIGHTS.is_file():
         pytest.skip("shipped checkpoint absent")
-    from lgmpose.tools.quantize import calibration_crops
+    from lgmpose.export.quantize import calibration_crops
 
     model = load_model(WEIGHTS, expected_name="lgm_pose")
     size = tuple(model.model_config.get("input_size", (256, 192))) \
@@ -75,12 +75,12 @@ def test_eval_graph_matches_training_formulation(overrides):
 
 def test_int8_graph_has_no_float_islands(tmp_path):
     pytest.importorskip("onnxruntime")
-    from lgmpose.tools.export import export_onnx
-    from lgmpose.tools.quantize import describe_quantised, quantize_onnx
+    from lgmpose.export.exporter import export_onnx
+    from lgmpose.export.quantize import describe_quantised, quantize_onnx
 
-    fp32 = tmp_path / "lgm_pose.onnx"
-    export_onnx(create_model("lgm_pose").eval(), fp32)
-    counts = describe_quantised(quantize_onnx(fp32, tmp_path / "lgm_pose_int8.onnx", None))
+    graph = tmp_path / "lgm_pose.onnx"
+    export_onnx(create_model("lgm_pose").eval(), graph, precision="int8")
+    counts = describe_quantised(quantize_onnx(graph, tmp_path / "lgm_pose_int8.onnx", None))
     assert counts.get("ConvTranspose", 0) == 0
     assert counts.get("DepthToSpace", 0) == 5  # 3 upsamplings + 2 folds
     # one QuantizeLinear per quantised activation, no extra pairs around float operators

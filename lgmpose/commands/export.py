@@ -30,11 +30,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from lgmpose.errors import LgmposeError
-    from lgmpose.tools.export import export_onnx
+    from lgmpose.export.exporter import export_onnx
     from lgmpose.utils.sizes import parse_size
 
     if args.int8 and not args.calib:
         raise LgmposeError("--int8 needs --calib DIR (images to calibrate the quantiser on)")
+    if args.int8 and args.dynamic_batch:
+        raise LgmposeError("--int8 quantises a static batch: leave out --dynamic-batch")
     keypoint_names = None
     extra_metadata = None
     if args.weights:
@@ -44,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
         if args.input_size:
             overrides["input_size"] = list(parse_size(args.input_size))
         model = load_model(args.weights, expected_name=args.model, **overrides)
-        from lgmpose.inference.export_batched import checkpoint_metadata
+        from lgmpose.export.batched import checkpoint_metadata
 
         meta = getattr(model, "meta", {}) or {}
         keypoint_names = meta.get("keypoint_names")
@@ -76,9 +78,10 @@ def run(args: argparse.Namespace) -> int:
     export_onnx(model, fp32_path, keypoint_names=keypoint_names, batch_size=args.batch_size,
                 extra_metadata=extra_metadata, dynamic_batch=args.dynamic_batch)
     if args.int8:
-        from lgmpose.tools.quantize import quantize_onnx
+        from lgmpose.export.quantize import export_int8
 
-        quantize_onnx(fp32_path, output, args.calib)
+        export_int8(model, output, args.calib, batch_size=args.batch_size,
+                    keypoint_names=keypoint_names, extra_metadata=extra_metadata)
         print(f"wrote {fp32_path} (fp32) and {output} (int8){untrained}")
     else:
         print(f"wrote {output}{untrained}")

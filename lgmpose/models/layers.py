@@ -62,21 +62,61 @@ class DeconvBNAct(nn.Sequential):
         which ONNX Runtime runs in int8, where it has no int8 ``ConvTranspose``. Parameters and
         state-dict keys are those of the ConvTranspose2d + BatchNorm2d.
         """
+        if self.training or not self._is_shuffle():
+            return self.act(self.bn(self.deconv(x)))
+        weight, bias = self._shuffle_conv()
+        y = nn.functional.conv2d(x, weight, bias)
+        # the activation is elementwise, so it goes before the shuffle and fuses into the conv
+        return nn.functional.pixel_shuffle(self.act(y), 2)
+
+    def _is_shuffle(self) -> bool:
+        """A plain 2x2 stride-2 deconvolution: exactly a 1x1 conv + pixel shuffle."""
+        d = self.deconv
+        return (d.kernel_size == (2, 2) and d.stride == (2, 2) and d.groups == 1
+                and d.padding == (0, 0) and d.output_padding == (0, 0))
+
+    def _folded(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The deconvolution's weight and bias with the eval-mode BatchNorm folded in."""
         deconv, bn = self.deconv, self.bn
-        if (self.training or deconv.kernel_size != (2, 2) or deconv.stride != (2, 2)
-                or deconv.groups != 1 or deconv.padding != (0, 0)
-                or deconv.output_padding != (0, 0)):
-            return self.act(bn(deconv(x)))
         scale = bn.weight * torch.rsqrt(bn.running_var + bn.eps)
         shift = bn.bias - bn.running_mean * scale
         if deconv.bias is not None:
             shift = shift + deconv.bias * scale
-        cin, cout = deconv.weight.shape[:2]
-        weight = (deconv.weight * scale[None, :, None, None]).permute(1, 2, 3, 0)
-        weight = weight.reshape(cout * 4, cin, 1, 1)
-        y = nn.functional.conv2d(x, weight, shift.repeat_interleave(4))
-        # the activation is elementwise, so it goes before the shuffle and fuses into the conv
-        return nn.functional.pixel_shuffle(self.act(y), 2)
+        return deconv.weight * scale[None, :, None, None], shift
+
+    def _shuffle_conv(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Weight and bias of the 1x1 conv that, followed by ``pixel_shuffle(2)``, is this layer."""
+        weight, shift = self._folded()
+        cin, cout = weight.shape[:2]
+        weight = weight.permute(1, 2, 3, 0).reshape(cout * 4, cin, 1, 1)
+        return weight, shift.repeat_interleave(4)
+
+    def export_module(self, precision: str, batch: int | None,
+                      shape: tuple[int, ...]) -> nn.Module:
+        """The inference graph to export (same function, BatchNorm folded into the weights).
+
+        fp32: one ``ConvTranspose`` (ONNX Runtime runs it faster than the 1x1 conv +
+        ``DepthToSpace`` of the eval path, whose stride-4 shuffle was the costliest node).
+        int8: the 1x1 conv + ``DepthToSpace``, which ONNX Runtime runs in int8 where it has no
+        int8 ``ConvTranspose``.
+        """
+        deconv = self.deconv
+        with torch.no_grad():
+            if precision == "int8" and self._is_shuffle():
+                weight, bias = self._shuffle_conv()
+                conv = nn.Conv2d(weight.shape[1], weight.shape[0], 1)
+                conv.weight.copy_(weight)
+                conv.bias.copy_(bias)
+                return nn.Sequential(conv, self.act, nn.PixelShuffle(2))
+            if deconv.groups != 1:
+                return self
+            weight, bias = self._folded()
+            folded = nn.ConvTranspose2d(deconv.in_channels, deconv.out_channels,
+                                        deconv.kernel_size, deconv.stride, deconv.padding,
+                                        deconv.output_padding, bias=True)
+            folded.weight.copy_(weight)
+            folded.bias.copy_(bias)
+        return nn.Sequential(folded, self.act)
 
 
 class InvertedResidual(nn.Module):
@@ -136,6 +176,24 @@ class SpatialSoftmax(nn.Module):
         b, k, h, w = logits.shape
         probs = torch.softmax(logits.reshape(b, k, h * w), dim=-1)
         return (probs * self.peak_scale).reshape(b, k, h, w)
+
+    def export_module(self, precision: str, batch: int | None,
+                      shape: tuple[int, ...]) -> nn.Module:
+        """The same softmax with the map size fixed, so that a free batch axis exports as a
+        constant reshape (-1 for the batch) instead of per-call shape arithmetic."""
+        return _FixedSizeSoftmax(self.peak_scale, tuple(int(v) for v in shape[1:]))
+
+
+class _FixedSizeSoftmax(nn.Module):
+    def __init__(self, peak_scale: float, size: tuple[int, ...]) -> None:
+        super().__init__()
+        self.peak_scale = peak_scale
+        self.size = size
+
+    def forward(self, logits: torch.Tensor) -> torch.Tensor:
+        k, h, w = self.size
+        probs = torch.softmax(logits.reshape(-1, k, h * w), dim=-1)
+        return (probs * self.peak_scale).reshape(-1, k, h, w)
 
 
 def build_heatmap_norm(name: str | None, sigma: float = 2.0) -> nn.Module:

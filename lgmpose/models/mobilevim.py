@@ -188,6 +188,83 @@ class LARMMixer(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fold(self.blocks(self.unfold(x)))
 
+    def export_module(self, precision: str, batch: int | None,
+                      shape: tuple[int, ...]) -> nn.Module:
+        """The graph to export: :class:`LARMMixerExport` for fp32; for int8 the eval graph,
+        whose matrix products ONNX Runtime's quantiser handles (residuals as separate adds)."""
+        if precision == "int8":
+            return self
+        return LARMMixerExport(self, int(shape[1]), batch)
+
+
+class LARMMixerExport(nn.Module):
+    """Export form of :class:`LARMMixer`: the same function in fewer ONNX operators.
+
+    - every shape is a constant (-1 for the batch), so a free batch axis adds no shape arithmetic;
+    - BatchNorm folded into the within-patch weights once, not per call;
+    - each residual add goes into the ``C`` input of the ``Gemm`` that precedes it
+      (``Gemm(A, B, C) = A @ B + C``); the between-patch output bias rides on an extra hidden
+      unit that is constant 1 (a zero weight row with bias 1, which ReLU passes unchanged);
+    - at batch 1 the within-patch products run on a 2-D [P, d*N] view as ``Gemm`` too.
+
+    The values are those of the eval graph up to float rounding (the additions happen inside the
+    matrix products instead of after them).
+    """
+
+    def __init__(self, mixer: LARMMixer, dim: int, batch: int | None) -> None:
+        super().__init__()
+        p = mixer.unfold.patch_size
+        self.patch_size, self.grid, self.dim = p, mixer.fold.grid, dim
+        self.patches = self.grid[0] * self.grid[1]
+        self.two_d = batch == 1
+        self.acts = nn.ModuleList()
+        self.within = nn.ParameterList()
+        self.between = nn.ParameterList()
+        self.bias_unit: list[bool] = []
+        with torch.no_grad():
+            for block in mixer.blocks:
+                within, between = block.within, block.between
+                bn = within.norm
+                scale = bn.weight * torch.rsqrt(bn.running_var + bn.eps)
+                shift = bn.bias - bn.running_mean * scale
+                self.within.extend([within.fc1 * scale[:, None], shift[:, None],
+                                    within.fc2.clone()])
+                # an always-1 hidden unit carries fc2's bias only if act(1) == 1 exactly
+                unit = bool(between.act(torch.ones(1)).item() == 1.0)
+                w1, b1 = between.fc1.weight, between.fc1.bias
+                w2, b2 = between.fc2.weight, between.fc2.bias
+                if unit:
+                    w1 = torch.cat((w1, torch.zeros_like(w1[:1])))
+                    b1 = torch.cat((b1, torch.ones_like(b1[:1])))
+                    w2 = torch.cat((w2, b2[:, None]), dim=1)
+                self.between.extend([w1.t().contiguous(), b1.clone(), w2.t().contiguous(),
+                                     b2.clone()])
+                self.bias_unit.append(unit)
+                self.acts.extend([within.act, between.act])
+        for param in self.parameters():
+            param.requires_grad_(False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        p, d, n = self.patch_size, self.dim, self.patches
+        pp = p * p
+        if p > 1:
+            x = _SpaceToDepth.apply(x, p)
+        view = (pp, d * n) if self.two_d else (-1, pp, d * n)
+        x = x.reshape(view)
+        for i, unit in enumerate(self.bias_unit):
+            w1, b1, w2 = self.within[3 * i: 3 * i + 3]
+            v1, c1, v2, c2 = self.between[4 * i: 4 * i + 4]
+            act_within, act_between = self.acts[2 * i], self.acts[2 * i + 1]
+            if self.two_d:
+                x = torch.addmm(x, w2, act_within(torch.addmm(b1, w1, x)))
+            else:
+                x = torch.matmul(w2, act_within(torch.matmul(w1, x) + b1)) + x
+            rows = x.reshape(-1, n)
+            rows = torch.addmm(rows, act_between(torch.addmm(c1, rows, v1)), v2)
+            x = (rows if unit else rows + c2).reshape(view)
+        x = x.reshape(-1, pp * d, *self.grid)
+        return _DepthToSpace.apply(x, p) if p > 1 else x
+
 
 class TransformerLayer(nn.Module):
     """Pre-norm Transformer encoder layer (multi-head self-attention + SiLU MLP), as in MobileViT."""

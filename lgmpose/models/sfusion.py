@@ -5,6 +5,8 @@ return ``out_channels`` maps. The skip is projected by 1x1 conv + BN when its wi
 """
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
 
@@ -33,6 +35,44 @@ class SFusion(nn.Module):
 
     def forward(self, d: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
         return self.pointwise(self.depthwise(interleave(d, self.skip(e))))
+
+    def export_module(self, precision: str, batch: int | None,
+                      shape: tuple[int, ...]) -> nn.Module:
+        """The same function with the shuffle folded into the weights: plain concat.
+
+        The depthwise conv treats every channel alone, so it can run on ``cat(d, e)`` with its
+        per-channel parameters permuted to that order; the pointwise conv then reads its input
+        columns in the same permuted order. No value is computed differently, the shuffle is gone.
+        """
+        return _ConcatFusion(self)
+
+
+class _ConcatFusion(nn.Module):
+    """Export form of :class:`SFusion`: concat -> depthwise -> pointwise (shuffle folded)."""
+
+    def __init__(self, fusion: SFusion) -> None:
+        super().__init__()
+        channels = fusion.depthwise.conv.out_channels
+        half = channels // 2
+        # interleaved channel j holds cat(d, e) channel src[j]; order[k] = j with src[j] = k
+        src = torch.stack((torch.arange(half), torch.arange(half) + half), dim=1).reshape(-1)
+        order = torch.empty_like(src)
+        order[src] = torch.arange(channels)
+        self.skip = fusion.skip
+        self.depthwise = copy.deepcopy(fusion.depthwise)
+        self.pointwise = copy.deepcopy(fusion.pointwise)
+        with torch.no_grad():
+            dw = self.depthwise
+            tensors = [dw.conv.weight, *([dw.conv.bias] if dw.conv.bias is not None else [])]
+            if hasattr(dw, "bn"):
+                tensors += [dw.bn.weight, dw.bn.bias, dw.bn.running_mean, dw.bn.running_var]
+            for tensor in tensors:
+                tensor.copy_(tensor[order])
+            pw = self.pointwise.conv.weight
+            pw.copy_(pw[:, order])
+
+    def forward(self, d: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+        return self.pointwise(self.depthwise(torch.cat((d, self.skip(e)), dim=1)))
 
 
 class AddFusion(nn.Module):

@@ -62,8 +62,8 @@ def compare_precisions(weights: str | os.PathLike, calib_dir: str | os.PathLike,
     from lgmpose.engine.checkpoint import load_model
     from lgmpose.engine.config import load_config
     from lgmpose.engine.evaluate import predict
-    from lgmpose.tools.export import export_onnx
-    from lgmpose.tools.quantize import quantize_onnx
+    from lgmpose.export.exporter import export_onnx
+    from lgmpose.export.quantize import export_int8
 
     cfg = load_config(config)
     model = load_model(weights).eval()
@@ -80,8 +80,8 @@ def compare_precisions(weights: str | os.PathLike, calib_dir: str | os.PathLike,
         folder = Path(workdir or tmp)
         folder.mkdir(parents=True, exist_ok=True)
         fp32 = export_onnx(model, folder / "model_fp32.onnx")
-        int8 = quantize_onnx(fp32, folder / "model_int8.onnx", calib_dir,
-                             per_channel=per_channel, method=method)
+        int8 = export_int8(model, folder / "model_int8.onnx", calib_dir,
+                           per_channel=per_channel, method=method)
         runs = [("torch", "fp32", model), ("onnxruntime", "fp32", onnx_module(fp32, threads)),
                 ("onnxruntime", "int8", onnx_module(int8, threads))]
         for backend, precision, module in runs:

@@ -104,7 +104,7 @@ def build_targets(settings: BenchSettings, workdir: Path,
                 log(f"exporting {source} (batch {batch}) to ONNX")
                 export_onnx(module, fp32_path, batch, settings.input_size)
             if kind == "int8":
-                from lgmpose.tools.quantize import calibration_crops, quantize_onnx
+                from lgmpose.export.quantize import calibration_crops, export_int8
 
                 if calib_crops is None and settings.calib:
                     # fewer crops than an export uses: ranges do not change latency
@@ -112,7 +112,7 @@ def build_targets(settings: BenchSettings, workdir: Path,
                                                     max_crops=32)
                 int8_path = workdir / f"{source}_int8_b{batch}.onnx"
                 log(f"quantising {source} (batch {batch}) to int8")
-                quantize_onnx(fp32_path, int8_path, None, crops=calib_crops)
+                export_int8(module, int8_path, None, batch_size=batch, crops=calib_crops)
                 note = ("int8: static QDQ, calibrated on person crops" if settings.calib else
                         "int8: static QDQ, calibrated on noise (timing only; use --calib DIR)")
                 targets.append(onnx_target(int8_path, row_name, settings.threads, params, macs,
@@ -137,7 +137,7 @@ def build_targets(settings: BenchSettings, workdir: Path,
 
 def _onnx_file_target(name: str, path: str, settings: BenchSettings) -> BenchTarget:
     from lgmpose.tools.bench_targets import onnx_target
-    from lgmpose.tools.quantize import describe_quantised
+    from lgmpose.export.quantize import describe_quantised
 
     precision = "int8" if describe_quantised(path).get("DequantizeLinear") else "fp32"
     return onnx_target(path, name, settings.threads, precision=precision,

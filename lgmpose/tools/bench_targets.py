@@ -18,14 +18,13 @@ from lgmpose.tools.bench import BenchTarget
 
 def ort_session(path: str | os.PathLike, threads: int, device: str = "cpu",
                 profile_prefix: str | None = None) -> Any:
-    """An ONNX Runtime session with the thread count fixed and every graph optimisation on."""
+    """An ONNX Runtime session with the thread count fixed and every graph optimisation on
+    (the options of :func:`lgmpose.inference.onnx_runtime.session_options`)."""
     import onnxruntime as ort
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    from lgmpose.inference.onnx_runtime import session_options
+
+    options = session_options(threads)
     if profile_prefix:
         options.enable_profiling = True
         options.profile_file_prefix = profile_prefix
@@ -115,7 +114,7 @@ def torch_target(module: Any, model: str, batch: int, input_size: Sequence[int],
 
 def export_onnx(module: Any, path: Path, batch: int, input_size: Sequence[int]) -> Path:
     """Static-shape ONNX export for ``batch`` crops, with the project's exporter and metadata."""
-    from lgmpose.tools.export import export_onnx as project_export
+    from lgmpose.export.exporter import export_onnx as project_export
 
     config = getattr(module, "model_config", {}) or {}
     if tuple(config.get("input_size", input_size)) != tuple(input_size):

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from lgmpose.errors import LgmposeError
-from lgmpose.inference.detectors import litert_available
+from lgmpose.detectors.factory import litert_available
 from lgmpose.tools.bench import BenchTarget
 
 

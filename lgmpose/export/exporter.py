@@ -37,16 +37,20 @@ def default_keypoint_names(num_keypoints: int) -> list[str]:
 
 def export_onnx(model: Any, output: str | os.PathLike, keypoint_names: Sequence[str] | None = None,
                 batch_size: int = 1, extra_metadata: dict | None = None,
-                dynamic_batch: bool = False) -> Path:
+                dynamic_batch: bool = False, precision: str = "fp32") -> Path:
     """Export ``model`` (built by ``create_model``) to a static-shape ONNX file, atomically.
 
     ``dynamic_batch`` leaves the batch axis free (every other axis stays static), so that all
-    crops of an image run in one call of the inference pipeline.
+    crops of an image run in one call of the inference pipeline. The graph is that of
+    :func:`lgmpose.export.forms.prepare_for_export`: ``precision="int8"`` writes the float graph
+    meant for :func:`lgmpose.export.quantize.quantize_onnx`, which differs where int8 kernels
+    need it.
     """
     import onnx
     import torch
 
     from lgmpose.errors import LgmposeError
+    from lgmpose.export.forms import prepare_for_export
     from lgmpose.utils.atomic import atomic_path
 
     config = dict(getattr(model, "model_config", {}) or {})
@@ -58,11 +62,11 @@ def export_onnx(model: Any, output: str | os.PathLike, keypoint_names: Sequence[
     if len(names) != k:
         raise LgmposeError(f"cannot export to '{output}': {len(names)} keypoint names for a "
                            f"model with {k} keypoints")
-    model = model.eval()
+    graph = prepare_for_export(model, precision, None if dynamic_batch else batch_size, (h, w))
     dummy = torch.zeros(batch_size, 3, h, w)
     with atomic_path(output) as tmp:
         with torch.no_grad():
-            torch.onnx.export(model, (dummy,), str(tmp), input_names=["images"],
+            torch.onnx.export(graph, (dummy,), str(tmp), input_names=["images"],
                               output_names=["heatmaps"], opset_version=OPSET,
                               dynamic_axes=({"images": {0: "batch"}, "heatmaps": {0: "batch"}}
                                             if dynamic_batch else None),

@@ -198,6 +198,25 @@ def quantize_onnx(fp32_path: str | os.PathLike, output_path: str | os.PathLike,
     return Path(output_path)
 
 
+def export_int8(model: Any, output_path: str | os.PathLike,
+                calib_dir: str | os.PathLike | None, batch_size: int = 1,
+                keypoint_names: Sequence[str] | None = None, extra_metadata: dict | None = None,
+                **options: Any) -> Path:
+    """Export ``model``'s int8 graph and quantise it: the one way to make an int8 file.
+
+    The float graph quantised here is ``export_onnx(..., precision="int8")``, not the fp32
+    export: where the two differ (2x2 deconvolutions as 1x1 conv + ``DepthToSpace``, LARM
+    residuals as separate adds) the fp32 form has no int8 kernel in ONNX Runtime and would stay a
+    float island. ``options`` go to :func:`quantize_onnx`.
+    """
+    from lgmpose.export.exporter import export_onnx
+
+    with tempfile.TemporaryDirectory(prefix="lgmpose-int8-") as workdir:
+        source = export_onnx(model, Path(workdir) / "int8_graph.onnx", keypoint_names,
+                             batch_size, extra_metadata, precision="int8")
+        return quantize_onnx(source, output_path, calib_dir, **options)
+
+
 def _register_layout_ops() -> None:
     """Quantise ``DepthToSpace``/``SpaceToDepth`` like ``Reshape`` (int8 in, same scale out).
 

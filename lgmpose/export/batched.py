@@ -1,6 +1,6 @@
 """Export a pose model to ONNX with a free batch axis, so that all crops of an image run in one
 call (``lgmpose export`` writes a fixed batch unless given ``--dynamic-batch``). Metadata as
-:mod:`lgmpose.tools.export` writes it, plus the codec and dataset the checkpoint was trained with.
+:mod:`lgmpose.export.exporter` writes it, plus the codec and dataset the checkpoint was trained with.
 Needs torch and onnx (export time only).
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ def checkpoint_metadata(meta: dict | None) -> dict:
 
 
 def export_batched(model, output: str | os.PathLike, meta: dict | None = None) -> Path:
-    from lgmpose.tools.export import export_onnx
+    from lgmpose.export.exporter import export_onnx
 
     meta = dict(meta or {})
     return export_onnx(model, output, keypoint_names=meta.get("keypoint_names"),
