@@ -4,6 +4,9 @@ Reads each run's ``log.jsonl`` and ``config.yaml`` (written by ``lgmpose train``
 table and, with ``--plot``, draws the curves (matplotlib, the ``bench`` extra)::
 
     python -m lgmpose.tools.learning_curves work_dirs/a work_dirs/b --metric AP --plot curves.png
+
+A run that continues another one (``train.init_from``) is placed after it with ``DIR@CROPS``, the
+crops the earlier run had seen: ``"stage 2=work_dirs/stage2@108000"``.
 """
 from __future__ import annotations
 
@@ -42,7 +45,8 @@ def read_curve(work_dir: str | Path, metric: str = "AP") -> list[tuple[int, floa
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("runs", nargs="+", help="work dirs; NAME=DIR sets the curve's label")
+    parser.add_argument("runs", nargs="+", help="work dirs; NAME=DIR sets the curve's label, DIR@CROPS starts it "
+                        "after CROPS crops (a run continuing another)")
     parser.add_argument("--metric", default="AP", help="validation key (default: AP)")
     parser.add_argument("--plot", metavar="PNG", help="also draw the curves")
     args = parser.parse_args(argv)
@@ -50,7 +54,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for spec in args.runs:
             name, _, path = spec.rpartition("=")
-            curves[name or Path(path).name] = read_curve(path, args.metric)
+            path, _, offset = path.partition("@")
+            try:
+                start = int(offset or 0)
+            except ValueError:
+                raise LgmposeError(f"{spec!r}: the number after '@' must be a crop count") from None
+            curves[name or Path(path).name] = [(start + crops, value) for crops, value
+                                               in read_curve(path, args.metric)]
     except LgmposeError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
