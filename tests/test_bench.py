@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from lgmpose.cli import main
-from lgmpose.tools.bench import ROW_KEYS, BenchTarget, add_ratios, format_table, summarise
-from lgmpose.tools.bench import time_in_blocks
+from lgmpose.tools.bench import (ROW_KEYS, BenchTarget, add_peer_ratios, add_ratios,
+                                 format_table, summarise, time_in_blocks)
 
 TINY = ["--batch", "1", "--repeats", "2", "--block", "4", "--drop", "1", "--warmup", "1",
         "--input-size", "64x64", "--threads", "1", "--quiet"]
@@ -54,6 +54,25 @@ def test_ratios_are_per_crop_against_lgm_pose():
     assert "input sizes differ" in table and "blazepose_lite" in table
 
 
+def test_peer_ratios_pair_the_rounds_of_one_timing_group():
+    calls: list[str] = []
+    ours = summarise(_fake_target("lgm_pose", calls), np.array([[1.0, 1.0], [2.0, 2.0]]))
+    peer = summarise(_fake_target("movenet_lightning_int8", calls),
+                     np.array([[2.0, 2.0], [4.0, 4.0]]))
+    later = summarise(_fake_target("lgm_pose", calls), np.array([[1.0], [1.0]]))
+    ours["timing_group"] = peer["timing_group"] = 0
+    later["timing_group"] = 1
+    rows = [ours, peer, later]
+    add_peer_ratios(rows, "movenet_lightning_int8")
+    # the machine got twice as slow in round 2: per-round ratios cancel that out
+    assert ours["round_medians_ms"] == [1.0, 2.0] and ours["ratio_vs_peer"] == 0.5
+    assert peer["ratio_vs_peer"] == 1.0
+    assert later["ratio_vs_peer"] is None  # not timed in the peer's rounds
+    table = format_table(rows, {"device": "cpu", "cpu": "test", "cores": 1, "python": "3",
+                                "versions": {}, "load_average": [0.5, 0.5, 0.5]})
+    assert "x movenet_lightning_int8" in table and "load average 0.50" in table
+
+
 def test_bench_command_writes_rows_with_the_documented_fields(tmp_path, capsys):
     out = tmp_path / "bench.json"
     plot = tmp_path / "bench.png"
@@ -72,6 +91,10 @@ def test_bench_command_writes_rows_with_the_documented_fields(tmp_path, capsys):
         assert row["fps"] == pytest.approx(1000.0 / row["latency_ms_median"], rel=1e-3)
         assert row["ratio_vs_reference"] == 1.0
         assert row["environment"]["versions"]["onnxruntime"]
+        # each model ran in its own process, stopped while the other was timed
+        assert len(row["round_medians_ms"]) == 2 and row["idle_cpu_ms_max"] >= 0
+        env = row["environment"]
+        assert env["cpu"] and len(env["load_average"]) == 3 and "process" in env["isolation"]
     assert plot.stat().st_size > 0
 
 

@@ -1,4 +1,7 @@
-"""`lgmpose bench`: latency of our networks and of deployed CPU pose models, measured together."""
+"""`lgmpose bench`: latency of our networks and of deployed CPU pose models, measured together.
+
+Each model runs in its own process, block-interleaved with the others (see
+:mod:`lgmpose.tools.bench_run`)."""
 from __future__ import annotations
 
 import argparse
@@ -39,7 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input-size", default="256x192",
                         help="model input HEIGHTxWIDTH (default: 256x192)")
     parser.add_argument("--repeats", type=_positive, default=5,
-                        help="rounds; each round times every model for one block (default: 5)")
+                        help="rounds; each round times every model for one block, each model "
+                             "in its own process, the others stopped meanwhile (default: 5)")
     parser.add_argument("--block", type=_positive, default=20,
                         help="runs per model per block (default: 20)")
     parser.add_argument("--drop", type=int, default=3,

@@ -1,11 +1,13 @@
 """Latency measurement for `lgmpose bench`: block-interleaved timing, summary rows, the table.
 
-Every model is wrapped in a :class:`BenchTarget` (a callable that runs one forward pass on a fixed
-input, plus what the table says about it). :func:`time_in_blocks` runs the targets in blocks:
+Every model is a :class:`BenchTarget` (a callable that runs one forward pass on a fixed input,
+plus what the table says about it), driven through a runner: `lgmpose bench` gives each target
+its own process (:class:`lgmpose.tools.bench_worker.WorkerRunner`, idle ones stopped), and
+:class:`InProcessRunner` runs one in this process. :func:`time_in_blocks` runs them in blocks:
 ``A x block, B x block, C x block`` and again for every round, dropping the first ``drop`` runs of
 each block. Blocks, not strict ``A B A B`` alternation, because a runtime's worker threads keep
-spinning for a while after a run and steal the cores from whatever runs next; rounds, because a
-shared machine drifts and the drift should hit every model alike.
+spinning for a while after a run; rounds, because a shared machine drifts and the drift should
+hit every model alike.
 
 NumPy only: the torch and ONNX Runtime targets are built in :mod:`lgmpose.tools.bench_targets`.
 """
@@ -18,7 +20,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -50,58 +52,114 @@ class BenchTarget:
         return f"{self.model}/{self.backend}/b{self.batch}"
 
 
-def time_in_blocks(targets: Sequence[BenchTarget], rounds: int = 5, block: int = 20,
-                   drop: int = 3, warmup: int = 10,
-                   progress: Callable[[str], None] | None = None) -> list[np.ndarray]:
-    """Time every target in blocks; return, per target, the kept run times in milliseconds.
+INFO_KEYS = ("model", "backend", "batch", "threads", "input_size", "params", "macs",
+             "precision", "device", "note", "extra")
 
-    Each target first runs ``warmup`` times (allocations, graph optimisation, caches). Then for
-    each of ``rounds`` rounds every target runs ``block`` times in a row and the first ``drop``
-    runs of the block are discarded (they pay for the previous target's spinning threads).
+
+def target_info(target: BenchTarget) -> dict[str, Any]:
+    """What a row says about a target (JSON-serialisable; without its callables)."""
+    info = {key: getattr(target, key) for key in INFO_KEYS}
+    info["input_size"] = [int(v) for v in target.input_size]
+    return info
+
+
+class Runner(Protocol):
+    """What :func:`time_in_blocks` drives: one target, wherever it runs."""
+
+    label: str
+    info: dict[str, Any]
+    idle_cpu_ms: list[float]
+
+    def start(self, warmup: int) -> None: ...
+
+    def time_block(self, runs: int) -> list[float]: ...
+
+    def close(self) -> None: ...
+
+
+class InProcessRunner:
+    """Runs a target in this process (tests, and anything that must share the caller's state)."""
+
+    def __init__(self, target: BenchTarget) -> None:
+        self.target = target
+        self.info = target_info(target)
+        self.label = target.label
+        self.idle_cpu_ms: list[float] = []
+
+    def start(self, warmup: int) -> None:
+        for _ in range(max(warmup, 1)):
+            self.target.run()
+
+    def time_block(self, runs: int) -> list[float]:
+        run, clock = self.target.run, time.perf_counter_ns
+        times = []
+        for _ in range(runs):
+            start = clock()
+            run()
+            times.append((clock() - start) / 1e6)
+        return times
+
+    def close(self) -> None:
+        if self.target.close is not None:
+            self.target.close()
+
+
+def time_in_blocks(runners: Sequence[Runner | BenchTarget], rounds: int = 5, block: int = 20, drop: int = 3,
+                   warmup: int = 10, progress: Callable[[str], None] | None = None
+                   ) -> list[np.ndarray]:
+    """Time every runner in blocks; return, per runner, the kept times in ms, ``[rounds, kept]``.
+
+    ``runners`` are :class:`InProcessRunner`, :class:`~lgmpose.tools.bench_worker.WorkerRunner`
+    or plain :class:`BenchTarget` (run in this process). Each is started in turn (its target
+    built and run ``warmup`` times). Then for each of ``rounds`` rounds every runner runs
+    ``block`` times in a row and the first ``drop`` runs of the block are discarded (caches and
+    thread pools that the previous block disturbed).
     """
     if block <= drop:
         raise ValueError(f"block ({block}) must be larger than drop ({drop})")
-    for target in targets:
+    runners = [InProcessRunner(r) if isinstance(r, BenchTarget) else r for r in runners]
+    for runner in runners:
         if progress:
-            progress(f"warm-up {target.label}")
-        for _ in range(max(warmup, 1)):
-            target.run()
-    kept: list[list[float]] = [[] for _ in targets]
-    clock = time.perf_counter_ns
+            progress(f"warm-up {runner.label}")
+        runner.start(warmup)
+    kept: list[list[list[float]]] = [[] for _ in runners]
     for round_index in range(rounds):
         if progress:
             progress(f"round {round_index + 1}/{rounds}")
-        for index, target in enumerate(targets):
-            run = target.run
-            times = []
-            for _ in range(block):
-                start = clock()
-                run()
-                times.append(clock() - start)
-            kept[index].extend(t / 1e6 for t in times[drop:])
+        for index, runner in enumerate(runners):
+            kept[index].append(runner.time_block(block)[drop:])
     return [np.asarray(times, dtype=np.float64) for times in kept]
 
 
-def summarise(target: BenchTarget, times_ms: np.ndarray) -> dict[str, Any]:
-    """One JSON row: the fields of :data:`ROW_KEYS` and a few more."""
-    median = float(np.median(times_ms))
+def summarise(target: BenchTarget | dict[str, Any], times_ms: np.ndarray) -> dict[str, Any]:
+    """One JSON row: the fields of :data:`ROW_KEYS` and a few more.
+
+    ``times_ms`` is ``[rounds, runs]`` (or flat: one round); each round's median is kept too
+    (``round_medians_ms``), for ratios between models timed in the same rounds.
+    """
+    info = target_info(target) if isinstance(target, BenchTarget) else target
+    rounds = np.atleast_2d(np.asarray(times_ms, dtype=np.float64))
+    flat = rounds.ravel()
+    median = float(np.median(flat))
+    size = info["input_size"]
     return {
-        "model": target.model,
-        "backend": target.backend,
-        "batch": target.batch,
-        "threads": target.threads,
-        "input_size": f"{target.input_size[0]}x{target.input_size[1]}",
-        "params": target.params,
-        "macs": target.macs,
+        "model": info["model"],
+        "backend": info["backend"],
+        "batch": info["batch"],
+        "threads": info["threads"],
+        "input_size": f"{size[0]}x{size[1]}",
+        "params": info["params"],
+        "macs": info["macs"],
         "latency_ms_median": round(median, 4),
-        "latency_ms_p90": round(float(np.percentile(times_ms, 90)), 4),
-        "latency_ms_min": round(float(np.min(times_ms)), 4),
-        "fps": round(target.batch * 1000.0 / median, 2),
-        "runs": int(times_ms.size),
-        "precision": target.precision,
-        "device": target.device,
-        "note": target.note,
-        **target.extra,
+        "latency_ms_p90": round(float(np.percentile(flat, 90)), 4),
+        "latency_ms_min": round(float(np.min(flat)), 4),
+        "fps": round(info["batch"] * 1000.0 / median, 2),
+        "runs": int(flat.size),
+        "round_medians_ms": [round(float(np.median(r)), 4) for r in rounds],
+        "precision": info["precision"],
+        "device": info["device"],
+        "note": info["note"],
+        **(info.get("extra") or {}),
     }
 
 
@@ -125,6 +183,25 @@ def add_ratios(rows: list[dict[str, Any]], reference: str = REFERENCE_MODEL) -> 
         ref_per_crop = ref["latency_ms_median"] / ref["batch"]
         row["ratio_vs_reference"] = round(per_crop / ref_per_crop, 3)
         row["reference"] = f"{reference}/{ref['backend']}/b{ref['batch']}"
+
+
+def add_peer_ratios(rows: list[dict[str, Any]], peer: str) -> None:
+    """Add ``ratio_vs_peer``: per-crop latency / the ``peer`` row's, round by round.
+
+    Only rows timed in the same rounds as the peer (same ``timing_group``) get one: in each round
+    the row's median is divided by the peer's median of that round, and the median of those
+    ratios is kept, so that a drift of the machine between rounds cancels out.
+    """
+    refs = {r.get("timing_group"): r for r in rows if r["model"] == peer}
+    for row in rows:
+        ref = refs.get(row.get("timing_group"))
+        if ref is None or len(ref["round_medians_ms"]) != len(row["round_medians_ms"]):
+            row["ratio_vs_peer"] = None
+            continue
+        ratios = [(mine / row["batch"]) / (theirs / ref["batch"])
+                  for mine, theirs in zip(row["round_medians_ms"], ref["round_medians_ms"])]
+        row["ratio_vs_peer"] = round(float(np.median(ratios)), 3)
+        row["peer"] = peer
 
 
 def cpu_name() -> str:
@@ -171,6 +248,8 @@ def environment(device: str = "cpu") -> dict[str, Any]:
     }
     if hasattr(os, "getloadavg"):
         env["load_average"] = [round(x, 2) for x in os.getloadavg()]
+    if hasattr(os, "nice"):
+        env["nice"] = os.nice(0)
     return env
 
 
@@ -180,14 +259,19 @@ def _fmt_count(value: int | None, unit: float, digits: int = 2) -> str:
 
 def format_table(rows: Sequence[dict[str, Any]], env: dict[str, Any]) -> str:
     """The plain-text table `lgmpose bench` prints."""
+    peer = next((r["peer"] for r in rows if r.get("ratio_vs_peer") is not None), None)
     header = ["model", "backend", "prec", "batch", "input", "params(M)", "GMACs",
-              "median ms", "p90 ms", "crops/s", "x lgm_pose"]
+              "median ms", "p90 ms", "crops/s", "x lgm_pose"] + ([f"x {peer}"] if peer else [])
+
+    def ratio(value: float | None) -> str:
+        return "-" if value is None else f"{value:.2f}"
+
     lines = [[
         r["model"], r["backend"], r.get("precision", "fp32"), str(r["batch"]), r["input_size"],
         _fmt_count(r["params"], 1e6), _fmt_count(r["macs"], 1e9, 3),
         f"{r['latency_ms_median']:.2f}", f"{r['latency_ms_p90']:.2f}", f"{r['fps']:.1f}",
-        "-" if r.get("ratio_vs_reference") is None else f"{r['ratio_vs_reference']:.2f}",
-    ] for r in rows]
+        ratio(r.get("ratio_vs_reference")),
+    ] + ([ratio(r.get("ratio_vs_peer"))] if peer else []) for r in rows]
     widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h)
               for i, h in enumerate(header)]
 
@@ -196,9 +280,11 @@ def format_table(rows: Sequence[dict[str, Any]], env: dict[str, Any]) -> str:
                          for i, (c, w) in enumerate(zip(cells, widths)))
 
     versions = ", ".join(f"{k} {v}" for k, v in env.get("versions", {}).items())
+    load = env.get("load_average")
     out = [
         f"device: {env['device']} ({env['cpu']}, {env['cores']} usable cores), "
-        f"threads: {sorted({r['threads'] for r in rows})}",
+        f"threads: {sorted({r['threads'] for r in rows})}"
+        + (f", load average {load[0]:.2f} at the end" if load else ""),
         f"versions: python {env['python']}, {versions}",
         render(header),
         render(["-" * w for w in widths]),
@@ -207,7 +293,10 @@ def format_table(rows: Sequence[dict[str, Any]], env: dict[str, Any]) -> str:
     notes = sorted({r["note"] for r in rows if r.get("note")})
     out.append("latency: median and 90th percentile of one forward pass of `batch` crops; "
                "x lgm_pose: latency per crop / LGM-Pose's (fp32, same batch, same backend or "
-               "ONNX Runtime).")
+               "ONNX Runtime)" + (f"; x {peer}: the same against {peer}, median of the "
+                                  "per-round ratios" if peer else "") + ".")
+    if env.get("isolation"):
+        out.append(f"timing: {env['isolation']}")
     sizes = [r["input_size"] for r in rows]
     common = max(set(sizes), key=sizes.count) if sizes else ""
     others = [r for r in _first_per_model(rows) if r["input_size"] != common]

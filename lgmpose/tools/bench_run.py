@@ -1,11 +1,18 @@
-"""What `lgmpose bench` runs: build every target from the settings, time them together, summarise.
+"""What `lgmpose bench` runs: a worker process per target, timed in interleaved blocks, summarised.
 
 A model entry is a registered name (``lgm_pose``), a registered name with ``_int8`` (the
 statically quantised ONNX model, ONNX Runtime only) or the path of an ``.onnx`` file (timed as
 it is, ONNX Runtime only).
+
+The parent exports and quantises; every timed target then lives in its own process
+(:mod:`lgmpose.tools.bench_worker`), stopped while the others are timed, so that no idle runtime's
+threads can take the cores from the one being timed. Targets are timed in groups, one per batch
+size (the peers and ``.onnx`` files with the first): the models of a group are interleaved block
+by block, and ratios are taken within a group.
 """
 from __future__ import annotations
 
+import signal
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -13,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from lgmpose.errors import LgmposeError
-from lgmpose.tools.bench import (BenchTarget, add_ratios, environment, summarise,
-                                 time_in_blocks)
+from lgmpose.tools.bench import add_peer_ratios, add_ratios, environment, summarise, time_in_blocks
 
 BACKENDS = ("onnxruntime", "torch")
 INT8_SUFFIX = "_int8"
+PEER_REFERENCE = "movenet_lightning_int8"
 
 
 @dataclass
@@ -37,6 +44,7 @@ class BenchSettings:
     device: str = "cpu"
     num_keypoints: int = 17
     onnx_dir: str | None = None  # keep the exported ONNX files here (default: a temp folder)
+    peer_reference: str = PEER_REFERENCE
 
 
 def _model_entries(settings: BenchSettings) -> list[tuple[str, str, str]]:
@@ -58,10 +66,12 @@ def _model_entries(settings: BenchSettings) -> list[tuple[str, str, str]]:
     return entries
 
 
-def build_targets(settings: BenchSettings, workdir: Path,
-                  log: Callable[[str], None] = print) -> list[BenchTarget]:
-    """Every (model, backend, batch) target, then the peers; ONNX files are written to workdir."""
-    from lgmpose.tools.bench_targets import complexity, export_onnx, onnx_target, torch_target
+def build_specs(settings: BenchSettings, workdir: Path,
+                log: Callable[[str], None] = print) -> list[list[dict[str, Any]]]:
+    """The worker specs (see :mod:`lgmpose.tools.bench_worker`), one group per batch size.
+
+    ONNX files are exported and quantised here, into ``workdir``."""
+    from lgmpose.tools.bench_targets import complexity, export_onnx
 
     unknown = [b for b in settings.backends if b not in BACKENDS]
     if unknown:
@@ -89,20 +99,18 @@ def build_targets(settings: BenchSettings, workdir: Path,
                 module = create_model(source, num_keypoints=settings.num_keypoints,
                                       input_size=settings.input_size).eval()
                 modules[source] = (module, *complexity(module, settings.input_size))
+    common = {"threads": settings.threads, "device": settings.device}
     calib_crops = None
-    targets: list[BenchTarget] = []
+    groups: list[list[dict[str, Any]]] = []
     for batch in settings.batches:
+        group: list[dict[str, Any]] = []
         for row_name, source, kind in entries:
             if kind == "onnx":
                 if batch == settings.batches[0]:  # a file has one batch size; time it once
-                    targets.append(_onnx_file_target(row_name, source, settings))
+                    group.append(_onnx_file_spec(row_name, source, common))
                 continue
             module, params, macs = modules[source]
-            fp32_path = workdir / f"{source}_b{batch}.onnx"
-            needs_onnx = kind == "int8" or "onnxruntime" in settings.backends
-            if needs_onnx and not fp32_path.exists():
-                log(f"exporting {source} (batch {batch}) to ONNX")
-                export_onnx(module, fp32_path, batch, settings.input_size)
+            counts = {"params": params, "macs": macs}
             if kind == "int8":
                 from lgmpose.export.quantize import calibration_crops, export_int8
 
@@ -115,33 +123,42 @@ def build_targets(settings: BenchSettings, workdir: Path,
                 export_int8(module, int8_path, None, batch_size=batch, crops=calib_crops)
                 note = ("int8: static QDQ, calibrated on person crops" if settings.calib else
                         "int8: static QDQ, calibrated on noise (timing only; use --calib DIR)")
-                targets.append(onnx_target(int8_path, row_name, settings.threads, params, macs,
-                                           "int8", settings.device, note))
+                group.append({"kind": "onnx", "path": str(int8_path), "model": row_name,
+                              "precision": "int8", "note": note, **counts, **common})
                 continue
             for backend in settings.backends:
                 if backend == "onnxruntime":
-                    targets.append(onnx_target(fp32_path, row_name, settings.threads, params,
-                                               macs, "fp32", settings.device))
+                    fp32_path = workdir / f"{source}_b{batch}.onnx"
+                    if not fp32_path.exists():
+                        log(f"exporting {source} (batch {batch}) to ONNX")
+                        export_onnx(module, fp32_path, batch, settings.input_size)
+                    group.append({"kind": "onnx", "path": str(fp32_path), "model": row_name,
+                                  "precision": "fp32", **counts, **common})
                 else:
-                    targets.append(torch_target(module, row_name, batch, settings.input_size,
-                                                settings.threads, params, macs, settings.device))
-    if settings.peers:
-        if settings.device != "cpu":
-            log("peers are TFLite CPU models: skipped on " + settings.device)
-        else:
-            from lgmpose.tools.peers import peer_targets
+                    config = {"name": source, "num_keypoints": settings.num_keypoints,
+                              "input_size": list(settings.input_size)}
+                    group.append({"kind": "torch", "model": row_name, "config": config,
+                                  "batch": batch, "input_size": list(settings.input_size),
+                                  **counts, **common})
+        if settings.peers and not groups:
+            if settings.device != "cpu":
+                log("peers are TFLite CPU models: skipped on " + settings.device)
+            else:
+                from lgmpose.tools.peers import usable_peers
 
-            targets += peer_targets(settings.peers, settings.threads)
-    return targets
+                group += [{"kind": "peer", "name": spec.name, "path": str(path),
+                           "threads": settings.threads}
+                          for spec, path in usable_peers(settings.peers)]
+        groups.append(group)
+    return [group for group in groups if group]
 
 
-def _onnx_file_target(name: str, path: str, settings: BenchSettings) -> BenchTarget:
-    from lgmpose.tools.bench_targets import onnx_target
+def _onnx_file_spec(name: str, path: str, common: dict[str, Any]) -> dict[str, Any]:
     from lgmpose.export.quantize import describe_quantised
 
     precision = "int8" if describe_quantised(path).get("DequantizeLinear") else "fp32"
-    return onnx_target(path, name, settings.threads, precision=precision,
-                       device=settings.device, note=f"{name}: ONNX file as given")
+    return {"kind": "onnx", "path": str(path), "model": name, "precision": precision,
+            "note": f"{name}: ONNX file as given", **common}
 
 
 def run_benchmark(settings: BenchSettings, log: Callable[[str], None] = print
@@ -155,20 +172,46 @@ def run_benchmark(settings: BenchSettings, log: Callable[[str], None] = print
         return _run(settings, Path(tmp), log)
 
 
+def time_groups(groups: list[list[dict[str, Any]]], settings: BenchSettings,
+                log: Callable[[str], None] = print, pause_idle: bool = True
+                ) -> list[dict[str, Any]]:
+    """Time each group's specs in worker processes, block-interleaved; one row per spec."""
+    from lgmpose.tools.bench_worker import WorkerRunner
+
+    rows: list[dict[str, Any]] = []
+    for index, group in enumerate(groups):
+        runners = [WorkerRunner(spec, pause_idle) for spec in group]
+        try:
+            times = time_in_blocks(runners, rounds=settings.rounds, block=settings.block,
+                                   drop=settings.drop, warmup=settings.warmup, progress=log)
+        finally:
+            for runner in runners:
+                runner.close()
+        for runner, kept in zip(runners, times):
+            row = summarise(runner.info, kept)
+            row["timing_group"] = index
+            row["idle_cpu_ms_max"] = round(max(runner.idle_cpu_ms, default=0.0), 3)
+            rows.append(row)
+    return rows
+
+
 def _run(settings: BenchSettings, workdir: Path, log: Callable[[str], None]
          ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    targets = build_targets(settings, workdir, log)
-    if not targets:
+    groups = build_specs(settings, workdir, log)
+    if not groups:
         raise LgmposeError("nothing to time: no model, backend or peer selected")
     env_before = environment(_device_name(settings.device))
-    times = time_in_blocks(targets, rounds=settings.rounds, block=settings.block,
-                           drop=settings.drop, warmup=settings.warmup, progress=log)
+    rows = time_groups(groups, settings, log)
     env = environment(_device_name(settings.device))
     env["load_average_before"] = env_before.get("load_average")
+    env["isolation"] = ("one process per model, " + (
+        "the idle ones stopped (SIGSTOP) while another is timed" if hasattr(signal, "SIGSTOP")
+        else "the idle ones waiting on a pipe (no SIGSTOP here)")
+        + "; blocks interleaved round by round")
     env["timing"] = {"rounds": settings.rounds, "block": settings.block, "drop": settings.drop,
                      "warmup": settings.warmup}
-    rows = [summarise(target, t) for target, t in zip(targets, times)]
     add_ratios(rows)
+    add_peer_ratios(rows, settings.peer_reference)
     return rows, env
 
 

@@ -225,7 +225,12 @@ def _is_quantised(interpreter: Any) -> bool:
 
 
 def peer_targets(directory: str | os.PathLike, threads: int) -> list[BenchTarget]:
-    """Targets for every known peer model found in ``directory``.
+    """Targets for every known peer model found in ``directory`` (see :func:`usable_peers`)."""
+    return [peer_target(spec, path, threads) for spec, path in usable_peers(directory)]
+
+
+def usable_peers(directory: str | os.PathLike) -> list[tuple[PeerSpec, Path]]:
+    """The known peer models in ``directory`` that this installation can run.
 
     Without ``ai-edge-litert`` the TFLite peers are left out with a warning (an error if they are
     all there is)."""
@@ -238,4 +243,4 @@ def peer_targets(directory: str | os.PathLike, threads: int) -> list[BenchTarget
         warnings.warn(f"--peers: {', '.join(tflite)} left out: the TFLite models need the "
                       "ai-edge-litert package", stacklevel=2)
         found = [(spec, path) for spec, path in found if spec.runtime != "tflite"]
-    return [peer_target(spec, path, threads) for spec, path in found]
+    return found
