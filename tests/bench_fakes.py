@@ -30,8 +30,10 @@ def spinner() -> BenchTarget:
                        run=lambda: time.sleep(0.001))
 
 
-def conv_stack_onnx(path: Path, channels: int, size: int, layers: int, seed: int = 0) -> Path:
-    """``layers`` 3x3 convolutions + ReLU on a [1, channels, size, size] input."""
+def conv_stack_onnx(path: Path, channels: int, size: int, layers: int, seed: int = 0,
+                    batch: int | str = 1) -> Path:
+    """``layers`` 3x3 convolutions + ReLU on a [batch, channels, size, size] input (a string
+    batch is a free axis)."""
     rng = np.random.default_rng(seed)
     nodes, inits, name = [], [], "images"
     for i in range(layers):
@@ -40,7 +42,7 @@ def conv_stack_onnx(path: Path, channels: int, size: int, layers: int, seed: int
         nodes += [helper.make_node("Conv", [name, f"w{i}"], [f"c{i}"], pads=[1, 1, 1, 1]),
                   helper.make_node("Relu", [f"c{i}"], [f"r{i}"])]
         name = f"r{i}"
-    shape = [1, channels, size, size]
+    shape = [batch, channels, size, size]
     graph = helper.make_graph(nodes, "conv_stack",
                               [helper.make_tensor_value_info("images", TensorProto.FLOAT, shape)],
                               [helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)],

@@ -117,6 +117,16 @@ def test_an_onnx_file_is_timed_as_given(tmp_path):
     assert row["input_size"] == "32x32" and row["params"] > 0 and row["macs"] is None
 
 
+def test_an_onnx_file_with_a_free_batch_axis_is_timed_at_batch_1(tmp_path):
+    from bench_fakes import conv_stack_onnx
+
+    path = conv_stack_onnx(tmp_path / "free.onnx", channels=4, size=16, layers=1, batch="N")
+    out = tmp_path / "rows.json"
+    assert main(["bench", "--models", str(path), *TINY, "--json", str(out)]) == 0
+    (row,) = json.loads(out.read_text())
+    assert row["model"] == "free" and row["batch"] == 1 and row["input_size"] == "16x16"
+
+
 def test_peers_are_timed_in_the_same_run(shared_data, tmp_path):
     pytest.importorskip("ai_edge_litert")
     out = tmp_path / "bench.json"

@@ -37,11 +37,15 @@ def ort_session(path: str | os.PathLike, threads: int, device: str = "cpu",
     return ort.InferenceSession(str(path), options, providers=providers)
 
 
-def onnx_input_shape(session: Any) -> tuple[int, ...]:
-    shape = session.get_inputs()[0].shape
+def onnx_input_shape(session: Any, batch: int = 1) -> tuple[int, ...]:
+    """The input shape to feed: the model's, with ``batch`` where the batch axis is free (as in
+    the bundled model); any other free axis is an error."""
+    shape = list(session.get_inputs()[0].shape)
+    if shape and not isinstance(shape[0], int):
+        shape[0] = batch
     if not all(isinstance(s, int) for s in shape):
-        raise LgmposeError(f"ONNX model input has a dynamic shape {shape}; export it with a "
-                           "static batch and size")
+        raise LgmposeError(f"ONNX model input has a dynamic shape {session.get_inputs()[0].shape}"
+                           "; export it with a static size (only the batch axis may be free)")
     return tuple(shape)
 
 
