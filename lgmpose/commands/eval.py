@@ -28,6 +28,7 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
+    from lgmpose.engine.builders import follow_checkpoint
     from lgmpose.engine.checkpoint import load_model
     from lgmpose.engine.config import load_config
     from lgmpose.engine.evaluate import evaluate_model
@@ -38,13 +39,17 @@ def run(args: argparse.Namespace) -> int:
     want_cuda = torch.cuda.is_available() if args.device == "auto" else args.device == "cuda"
     device = torch.device("cuda" if want_cuda else "cpu")
     model = load_model(args.weights, map_location=device)
-    stored = list(model.model_config.get("input_size", cfg["data"]["input_size"]))
-    if stored != list(cfg["data"]["input_size"]):
-        # The crop size is a property of the trained model; follow it.
-        print(f"note: {args.weights} was trained at {stored[0]}x{stored[1]}; evaluating at that "
-              "size", file=sys.stderr)
-        cfg["data"]["input_size"] = stored
-        cfg["data"]["heatmap_size"] = [stored[0] // 4, stored[1] // 4]
+    # Input size and codec are properties of the trained model: follow the checkpoint, as
+    # `lgmpose predict` does, so that one .pt is decoded one way by both.
+    followed = follow_checkpoint(cfg, model.meta, model.model_config)
+    for key, label in (("input_size", "input size"), ("heatmap_size", "heatmap size")):
+        if list(followed["data"][key]) != list(cfg["data"][key]):
+            print(f"note: {args.weights} has {label} {followed['data'][key]}; evaluating at that "
+                  f"(the config says {cfg['data'][key]})", file=sys.stderr)
+    if followed["codec"] != dict(cfg["codec"]):
+        print(f"note: decoding with the checkpoint's codec {followed['codec']} (the config "
+              f"says {dict(cfg['codec'])})", file=sys.stderr)
+    cfg = followed
     metrics = evaluate_model(model, cfg, device=device, boxes=args.boxes,
                              flip=False if args.no_flip else None, progress=not args.json)
     if args.json:

@@ -15,7 +15,7 @@ The config's ``data`` section (see configs/coco_256x192.yaml)::
       boxes: gt                     # or a detection json for COCO val
       det_thr: 0.0                  # detection boxes scoring below this are dropped
       input_size: [H, W]
-      heatmap_size: [h, w]
+      heatmap_size: [h, w]          # must be input_size / 4 (checked by build_codec)
       aug: {...}                    # TopDownPipeline options
 """
 from __future__ import annotations
@@ -35,8 +35,8 @@ from lgmpose.errors import LgmposeError
 
 __all__ = [
     "ConcatSamples", "boxes_label", "build_codec", "build_metainfo", "build_model",
-    "build_train_dataset", "build_val_dataset", "check_inputs", "checkpoint_meta", "main_metric",
-    "sample_getter", "score",
+    "build_train_dataset", "build_val_dataset", "check_inputs", "checkpoint_meta",
+    "follow_checkpoint", "main_metric", "sample_getter", "score",
 ]
 
 
@@ -49,10 +49,47 @@ def build_metainfo(cfg: Mapping[str, Any]):
 def build_codec(cfg: Mapping[str, Any]):
     from lgmpose.codecs import build_codec as _build
 
+    from lgmpose.inference.model_info import HEATMAP_STRIDE
+
     spec = dict(cfg["codec"])
     name = spec.pop("name", "msra")
-    return _build(name, input_size=tuple(cfg["data"]["input_size"]),
-                  heatmap_size=tuple(cfg["data"]["heatmap_size"]), **spec)
+    input_size = [int(v) for v in cfg["data"]["input_size"]]
+    heatmap_size = [int(v) for v in cfg["data"]["heatmap_size"]]
+    # The network's heatmaps are its input / HEATMAP_STRIDE: any other size fails at the first
+    # loss with a bare shape error, so say which sizes disagree before training starts.
+    for key, given in (("input_size", input_size), ("heatmap_size", heatmap_size)):
+        stated = spec.pop(key, None)
+        if stated is not None and [int(v) for v in stated] != given:
+            raise LgmposeError(f"config: codec.{key} {list(stated)} differs from data.{key} "
+                               f"{given}; drop codec.{key} (the codec follows data)")
+    expected = [input_size[0] // HEATMAP_STRIDE, input_size[1] // HEATMAP_STRIDE]
+    if heatmap_size != expected or any(v % HEATMAP_STRIDE for v in input_size):
+        raise LgmposeError(f"config: data.input_size {input_size} gives {expected[0]}x"
+                           f"{expected[1]} heatmaps (stride {HEATMAP_STRIDE}), but "
+                           f"data.heatmap_size is {heatmap_size}; set data.heatmap_size to "
+                           f"{expected} (or input_size and heatmap_size together)")
+    return _build(name, input_size=tuple(input_size), heatmap_size=tuple(heatmap_size), **spec)
+
+
+def follow_checkpoint(cfg: Mapping[str, Any], meta: Mapping[str, Any] | None,
+                      model_config: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A copy of ``cfg`` whose input size, heatmap size and codec are the checkpoint's own (read
+    through :class:`lgmpose.inference.model_info.ModelInfo`, as ``PoseEstimator`` reads them),
+    so that evaluating a checkpoint decodes its heatmaps exactly as predicting with it does."""
+    import copy
+
+    from lgmpose.inference.model_info import ModelInfo
+
+    meta = dict(meta or {})
+    if not meta.get("codec"):   # a checkpoint that does not say: the config's codec settings
+        meta["codec"] = dict(cfg["codec"])
+    size = (model_config or {}).get("input_size") or cfg["data"]["input_size"]
+    spec = ModelInfo.from_meta(meta, tuple(size)).codec_config()
+    out = copy.deepcopy(dict(cfg))
+    out["data"] = {**out["data"], "input_size": list(spec.pop("input_size")),
+                   "heatmap_size": list(spec.pop("heatmap_size"))}
+    out["codec"] = spec
+    return out
 
 
 def build_model(cfg: Mapping[str, Any], metainfo):

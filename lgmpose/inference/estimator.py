@@ -135,8 +135,7 @@ class PoseEstimator:
             self.model = TorchPoseModel(self.weights, device, threads)
             self.info = ModelInfo.from_meta(self.model.meta)
         self.input_size = self.info.input_size
-        self.codec = build_codec(**{"name": "msra", **self.info.codec,
-                                    "input_size": self.input_size})
+        self.codec = build_codec(**self.info.codec_config())
         self.metainfo = self._metainfo()
         k = getattr(self.model, "num_keypoints", None)
         if k is not None and k != self.metainfo.num_keypoints:

@@ -9,7 +9,9 @@ import numpy as np
 
 from lgmpose.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 
-__all__ = ["ModelInfo"]
+__all__ = ["HEATMAP_STRIDE", "ModelInfo"]
+
+HEATMAP_STRIDE = 4   # every pose network here outputs heatmaps at a quarter of its input
 
 
 @dataclass
@@ -21,6 +23,22 @@ class ModelInfo:
     metainfo: dict | None = None     # a full keypoint-set description (custom datasets)
     mean: np.ndarray = field(default_factory=lambda: IMAGENET_MEAN.copy())
     std: np.ndarray = field(default_factory=lambda: IMAGENET_STD.copy())
+    heatmap_stride: int = HEATMAP_STRIDE
+
+    @property
+    def heatmap_size(self) -> tuple[int, int]:
+        """Derived from the input size and the network's output stride, never stored apart."""
+        return (self.input_size[0] // self.heatmap_stride,
+                self.input_size[1] // self.heatmap_stride)
+
+    def codec_config(self) -> dict:
+        """The complete codec spec (``name``, settings, ``input_size``, ``heatmap_size``) that
+        decodes this model's heatmaps: what ``lgmpose.codecs.build_codec(**spec)`` takes. Every
+        reader (eval, predict, bench) builds its codec from this, so that one file is decoded
+        one way."""
+        settings = {k: v for k, v in self.codec.items() if k not in ("input_size", "heatmap_size")}
+        return {"name": "msra", **settings, "input_size": list(self.input_size),
+                "heatmap_size": list(self.heatmap_size)}
 
     @classmethod
     def from_meta(cls, meta: dict | None, input_size: tuple[int, int] | None = None) -> "ModelInfo":
@@ -39,8 +57,8 @@ class ModelInfo:
             info.codec = {k: v for k, v in codec.items() if k not in ("input_size", "heatmap_size")}
         stride = meta.get("heatmap_stride")
         if stride:
-            info.codec["heatmap_size"] = [info.input_size[0] // int(stride),
-                                          info.input_size[1] // int(stride)]
+            info.heatmap_stride = int(stride)
+            info.codec["heatmap_size"] = list(info.heatmap_size)
         dataset = meta.get("dataset") or meta.get("metainfo")
         if isinstance(dataset, dict):
             dataset = dataset.get("name")

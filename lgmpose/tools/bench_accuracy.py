@@ -65,11 +65,9 @@ def compare_precisions(weights: str | os.PathLike, calib_dir: str | os.PathLike,
     from lgmpose.export.exporter import export_onnx
     from lgmpose.export.quantize import export_int8
 
-    cfg = load_config(config)
     model = load_model(weights).eval()
-    size = list(model.model_config["input_size"])
-    cfg["data"]["input_size"] = size
-    cfg["data"]["heatmap_size"] = [size[0] // 4, size[1] // 4]
+    # the checkpoint's input size and codec, as `lgmpose eval` and PoseEstimator decode it
+    cfg = builders.follow_checkpoint(load_config(config), model.meta, model.model_config)
     metainfo = builders.build_metainfo(cfg)
     codec = builders.build_codec(cfg)
     dataset = builders.build_val_dataset(cfg, data_root, codec, metainfo, boxes="gt")

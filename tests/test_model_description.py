@@ -1,0 +1,112 @@
+"""One description of a model (input size, heatmap size, codec, normalisation, keypoint set) read
+the same way by every reader: `lgmpose eval` decodes a checkpoint exactly as `PoseEstimator`
+does, and a config whose sizes disagree fails with one clear error before training."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from lgmpose.errors import LgmposeError
+from lgmpose.inference.estimator import bundled_weights
+from lgmpose.inference.model_info import ModelInfo
+
+PT = bundled_weights("torch")
+ONNX = bundled_weights("onnxruntime")
+
+
+def _pt_meta() -> tuple[dict, dict]:
+    torch = pytest.importorskip("torch")
+    data = torch.load(PT, map_location="cpu", weights_only=False)
+    return dict(data["meta"]), dict(data["model_config"])
+
+
+def test_heatmap_size_is_derived_from_the_input_size():
+    info = ModelInfo.from_meta({"input_size": [384, 288],
+                                "codec": {"name": "udp", "input_size": [256, 192],
+                                          "heatmap_size": [64, 48], "sigma": 2.0}})
+    assert info.heatmap_size == (96, 72)
+    assert info.codec_config() == {"name": "udp", "sigma": 2.0, "input_size": [384, 288],
+                                   "heatmap_size": [96, 72]}
+
+
+def test_bundled_checkpoint_and_onnx_describe_the_same_model():
+    pytest.importorskip("onnxruntime")
+    from lgmpose.export.exporter import onnx_metadata
+
+    meta, config = _pt_meta()
+    from_pt = ModelInfo.from_meta(meta, tuple(config["input_size"]))
+    from_onnx = ModelInfo.from_meta(onnx_metadata(ONNX))
+    # the checkpoint's own codec, sizes included, is what both readers decode with
+    assert from_pt.codec_config() == meta["codec"]
+    assert from_onnx.codec_config() == from_pt.codec_config()
+    assert from_onnx.input_size == from_pt.input_size == (256, 192)
+    assert from_onnx.heatmap_size == from_pt.heatmap_size == (64, 48)
+    assert from_onnx.dataset == from_pt.dataset
+    np.testing.assert_allclose(from_onnx.mean, from_pt.mean)
+    np.testing.assert_allclose(from_onnx.std, from_pt.std)
+
+
+def test_eval_follows_the_checkpoints_codec_not_the_configs(tmp_path):
+    pytest.importorskip("torch")
+    from lgmpose.engine.builders import build_codec, follow_checkpoint
+    from lgmpose.engine.config import load_config
+
+    meta, config = _pt_meta()
+    cfg = load_config("coco_256x192")
+    assert cfg["codec"]["name"] == "msra"      # the config alone would decode another way
+    followed = follow_checkpoint(cfg, meta, config)
+    assert build_codec(followed).config() == meta["codec"]
+    assert cfg["codec"]["name"] == "msra"      # the caller's config is left alone
+    # a checkpoint that names no codec keeps the config's settings, at the model's size
+    bare = follow_checkpoint(cfg, {}, {"input_size": [384, 288]})
+    assert bare["codec"]["name"] == "msra"
+    assert bare["data"]["input_size"] == [384, 288] and bare["data"]["heatmap_size"] == [96, 72]
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_eval_and_predict_decode_the_bundled_checkpoint_identically(tmp_path, flip):
+    pytest.importorskip("torch")
+    from synthetic_coco import write_config, write_dataset
+
+    from lgmpose import PoseEstimator
+    from lgmpose.engine import builders
+    from lgmpose.engine.checkpoint import load_model
+    from lgmpose.engine.config import load_config
+    from lgmpose.engine.evaluate import predict
+
+    root = write_dataset(tmp_path / "data", num_images=2, persons_per_image=2)
+    cfg = load_config(write_config(tmp_path / "cfg.yaml", root))   # 64x64 msra: not the model's
+    model = load_model(PT)
+    # what `lgmpose eval --weights` evaluates with
+    cfg = builders.follow_checkpoint(cfg, model.meta, model.model_config)
+    codec = builders.build_codec(cfg)
+    metainfo = builders.build_metainfo(cfg)
+    dataset = builders.build_val_dataset(cfg, None, codec, metainfo, boxes="gt")
+    results = predict(model, dataset, codec, metainfo.flip_indices if flip else None,
+                      batch_size=4, shift_heatmap=bool(cfg["test"]["shift_heatmap"]))
+    assert len(results) == 4
+
+    estimator = PoseEstimator(weights=PT, backend="torch", flip_test=flip)
+    for image_id in sorted({r["image_id"] for r in results}):
+        mine = [(r, dataset.records[r["index"]]) for r in results if r["image_id"] == image_id]
+        image = cv2.imread(str(mine[0][1]["image_file"]))
+        boxes = np.stack([record["bbox"] for _, record in mine]).astype(np.float32)
+        keypoints, scores = estimator.estimate(image, boxes)
+        for (result, _), kpts, conf in zip(mine, keypoints, scores):
+            np.testing.assert_allclose(result["keypoints"], kpts, atol=1e-3)
+            np.testing.assert_allclose(result["scores"], conf, atol=1e-4)
+
+
+def test_a_config_whose_sizes_disagree_fails_before_training():
+    from lgmpose.engine.builders import build_codec
+    from lgmpose.engine.config import load_config
+
+    cfg = load_config("coco_256x192", ["data.input_size=[384, 288]"])
+    with pytest.raises(LgmposeError, match=r"\[384, 288\].*\[64, 48\]"):
+        build_codec(cfg)
+    cfg = load_config("coco_256x192")
+    cfg["codec"]["input_size"] = [384, 288]     # e.g. a codec section copied from elsewhere
+    with pytest.raises(LgmposeError, match=r"codec.input_size \[384, 288\].*\[256, 192\]"):
+        build_codec(cfg)
+    assert build_codec(load_config("coco_384x288")).heatmap_size == (96, 72)
