@@ -16,7 +16,7 @@ from typing import Any
 
 from lgmpose.data.transforms import MEAN_RGB as MEAN
 from lgmpose.data.transforms import STD_RGB as STD
-HEATMAP_STRIDE = 4
+from lgmpose.inference.model_info import HEATMAP_STRIDE
 OPSET = 17
 
 

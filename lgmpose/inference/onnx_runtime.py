@@ -11,11 +11,13 @@ from pathlib import Path
 import numpy as np
 
 from lgmpose.errors import LgmposeError
+from lgmpose.inference.model_info import HEATMAP_STRIDE
 
 __all__ = ["create_session", "OnnxPoseModel", "providers_for", "session_options"]
 
 _STRIDE = 32          # the input sides of every pose network here are multiples of this
-_HEATMAP_STRIDE = 4   # heatmaps are a quarter of the input (unless the metadata says otherwise)
+# heatmaps are a quarter of the input (unless the metadata says otherwise)
+_HEATMAP_STRIDE = HEATMAP_STRIDE
 
 
 def providers_for(device: str) -> list[str]:
