@@ -192,4 +192,6 @@ def test_export_cli_dynamic_batch_from_checkpoint(tmp_path):
     assert not isinstance(session.get_inputs()[0].shape[0], int)
     heatmaps = session.run(None, {"images": np.zeros((3, 3, 256, 192), np.float32)})[0]
     assert heatmaps.shape == (3, 17, 64, 48)
-    assert onnx_metadata(out)["codec"] == {"name": "dark"}
+    # the checkpoint's codec settings, completed with the sizes of the exported model
+    assert onnx_metadata(out)["codec"] == {"name": "dark", "input_size": [256, 192],
+                                           "heatmap_size": [64, 48]}

@@ -110,3 +110,95 @@ def test_a_config_whose_sizes_disagree_fails_before_training():
     with pytest.raises(LgmposeError, match=r"codec.input_size \[384, 288\].*\[256, 192\]"):
         build_codec(cfg)
     assert build_codec(load_config("coco_384x288")).heatmap_size == (96, 72)
+
+
+# the description keys every reader (ModelInfo.from_meta, eval, predict, bench) looks at
+_READ_KEYS = ("dataset", "codec", "input_size", "keypoint_names", "flip_indices", "metainfo")
+
+
+def test_the_bundled_checkpoints_meta_round_trips_through_the_description():
+    meta, config = _pt_meta()
+    again = ModelInfo.from_meta(meta, tuple(config["input_size"])).to_meta()
+    for key in _READ_KEYS:
+        assert again[key] == meta[key], key
+    np.testing.assert_allclose(again["mean"], meta["mean"], rtol=1e-6)
+    np.testing.assert_allclose(again["std"], meta["std"], rtol=1e-6)
+    assert again["heatmap_stride"] == 4
+    assert ModelInfo.from_meta(again).codec_config() == meta["codec"]
+
+
+def test_the_bundled_onnx_metadata_round_trips_through_the_description():
+    pytest.importorskip("onnxruntime")
+    from lgmpose.export.exporter import onnx_metadata
+
+    meta = onnx_metadata(ONNX)
+    again = ModelInfo.from_meta(meta).to_meta()
+    for key in set(meta) - {"flip_indices"}:
+        assert again[key] == meta[key], key
+
+
+def test_training_writes_the_description_into_checkpoints():
+    from lgmpose.engine import builders
+    from lgmpose.engine.config import load_config
+
+    cfg = load_config("coco_384x288")
+    metainfo, codec = builders.build_metainfo(cfg), builders.build_codec(cfg)
+    meta = builders.checkpoint_meta(cfg, metainfo, codec)
+    info = ModelInfo.from_meta(meta)
+    assert info.to_meta() == {k: v for k, v in meta.items()
+                              if k not in ("train_sources", "config_file")}
+    assert meta["codec"] == codec.config() and info.heatmap_size == (96, 72)
+    assert meta["flip_indices"] == list(metainfo.flip_indices)
+    assert meta["mean"] == [123.675, 116.28, 103.53]
+
+
+def test_an_export_carries_the_checkpoints_description(tmp_path):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("torch")
+    from lgmpose.engine.checkpoint import load_model, save_checkpoint
+    from lgmpose.export.batched import export_checkpoint
+    from lgmpose.export.exporter import onnx_metadata
+    from lgmpose.models import create_model
+
+    meta, _ = _pt_meta()
+    meta = {**meta, "mean": [100.0, 110.0, 120.0], "input_size": [64, 64]}
+    model = create_model("lgm_pose", num_keypoints=17, input_size=(64, 64))
+    save_checkpoint(tmp_path / "m.pt", model, meta=meta)
+    path = export_checkpoint(tmp_path / "m.pt", tmp_path / "m.onnx")
+    loaded = load_model(tmp_path / "m.pt")
+    expected = ModelInfo.from_meta(loaded.meta, (64, 64))
+    expected.model_config = dict(loaded.model_config)
+    written = onnx_metadata(path)
+    assert written == expected.to_meta()
+    # at the exported model's size: the codec settings of training, the sizes of the model
+    assert written["codec"] == {**meta["codec"], "input_size": [64, 64], "heatmap_size": [16, 16]}
+    assert written["mean"] == [100.0, 110.0, 120.0]
+
+
+def test_the_torch_backend_reads_the_checkpoint_through_the_description():
+    pytest.importorskip("torch")
+    from lgmpose.inference.torch_backend import TorchPoseModel
+
+    meta, config = _pt_meta()
+    info = TorchPoseModel(PT).info
+    assert info.codec_config() == meta["codec"] and info.model_config == config
+    assert info.flip_indices == meta["flip_indices"] and info.heatmap_size == (64, 48)
+
+
+def test_eval_takes_the_keypoint_set_from_the_checkpoint():
+    from lgmpose.data.metainfo import load_metainfo
+    from lgmpose.engine.builders import build_metainfo, follow_checkpoint
+    from lgmpose.engine.config import load_config
+
+    cfg = load_config("coco_256x192")
+    custom = load_metainfo("coco").to_dict()
+    custom["name"] = "coco_custom"
+    custom["flip_pairs"] = [[1, 2]]            # flip only the eyes
+    custom["sigmas"] = [0.5] * 17
+    followed = build_metainfo(follow_checkpoint(cfg, {"metainfo": custom}))
+    assert followed.name == "coco_custom"
+    assert followed.flip_indices[:4] == [0, 2, 1, 3] and followed.flip_indices[5:7] == [5, 6]
+    np.testing.assert_allclose(followed.sigmas, 0.5)
+    # a checkpoint without a keypoint set keeps the config's
+    assert build_metainfo(follow_checkpoint(cfg, {})).flip_indices[5:7] == [6, 5]
+    assert cfg["data"]["metainfo"] == "coco"

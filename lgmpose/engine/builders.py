@@ -73,8 +73,9 @@ def build_codec(cfg: Mapping[str, Any]):
 
 def follow_checkpoint(cfg: Mapping[str, Any], meta: Mapping[str, Any] | None,
                       model_config: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """A copy of ``cfg`` whose input size, heatmap size and codec are the checkpoint's own (read
-    through :class:`lgmpose.inference.model_info.ModelInfo`, as ``PoseEstimator`` reads them),
+    """A copy of ``cfg`` whose input size, heatmap size, codec and keypoint set are the
+    checkpoint's own (read through :class:`lgmpose.inference.model_info.ModelInfo`, as
+    ``PoseEstimator`` reads them),
     so that evaluating a checkpoint decodes its heatmaps exactly as predicting with it does."""
     import copy
 
@@ -89,6 +90,10 @@ def follow_checkpoint(cfg: Mapping[str, Any], meta: Mapping[str, Any] | None,
     out["data"] = {**out["data"], "input_size": list(spec.pop("input_size")),
                    "heatmap_size": list(spec.pop("heatmap_size"))}
     out["codec"] = spec
+    # The keypoint set (names, flip pairs, OKS sigmas) the checkpoint was trained with, when it
+    # carries one: flip testing and scoring then use the model's own, as predicting does.
+    if isinstance(meta.get("metainfo"), dict):
+        out["data"]["metainfo"] = copy.deepcopy(meta["metainfo"])
     return out
 
 
@@ -232,19 +237,18 @@ def score(cfg: Mapping[str, Any], dataset, results: list[dict[str, Any]], metain
 
 
 def checkpoint_meta(cfg: Mapping[str, Any], metainfo, codec) -> dict[str, Any]:
-    """What an inference user needs besides the weights (plain types only)."""
-    from lgmpose.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+    """What an inference user needs besides the weights (plain types only): the model description
+    of :class:`lgmpose.inference.model_info.ModelInfo`, as ONNX exports carry it, plus where the
+    training data came from."""
+    from lgmpose.inference.model_info import ModelInfo
 
     train = sources(cfg, "train")
+    info = ModelInfo(input_size=tuple(int(v) for v in cfg["data"]["input_size"]),
+                     codec=codec.config(), dataset=metainfo.name,
+                     keypoint_names=list(metainfo.keypoint_names),
+                     flip_indices=list(metainfo.flip_indices), metainfo=metainfo.to_dict())
     return {
-        "dataset": metainfo.name,
-        "keypoint_names": list(metainfo.keypoint_names),
-        "flip_indices": list(metainfo.flip_indices),
-        "metainfo": metainfo.to_dict(),
-        "codec": codec.config(),
-        "input_size": list(cfg["data"]["input_size"]),
-        "mean": [float(v) for v in IMAGENET_MEAN],
-        "std": [float(v) for v in IMAGENET_STD],
+        **info.to_meta(),
         "train_sources": [source_file(s, source_kind(cfg, s)) for s in train],
         "config_file": cfg.get("meta", {}).get("config_file"),
     }

@@ -1,6 +1,7 @@
 """Export a pose model to ONNX with a free batch axis, so that all crops of an image run in one
 call (``lgmpose export`` writes a fixed batch unless given ``--dynamic-batch``). Metadata as
-:mod:`lgmpose.export.exporter` writes it, plus the codec and dataset the checkpoint was trained with.
+:mod:`lgmpose.export.exporter` writes it: the checkpoint's model description (codec, dataset,
+keypoint set, normalisation) at the exported model's size.
 Needs torch and onnx (export time only).
 """
 from __future__ import annotations
@@ -10,8 +11,9 @@ from pathlib import Path
 
 __all__ = ["export_batched", "export_checkpoint", "checkpoint_metadata"]
 
-# Keys of a checkpoint's ``meta`` that the inference pipeline reads back from the ONNX metadata.
-_META_KEYS = ("codec", "dataset", "metainfo")
+# Keys of a checkpoint's ``meta`` that describe the model (``ModelInfo.from_meta`` reads them);
+# the exporter writes them back through ``ModelInfo.to_meta``.
+_META_KEYS = ("codec", "dataset", "metainfo", "flip_indices", "mean", "std", "heatmap_stride")
 
 
 def checkpoint_metadata(meta: dict | None) -> dict:

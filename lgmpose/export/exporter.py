@@ -2,9 +2,11 @@
 
 The file has one input ``images`` [B, 3, H, W] (float32, RGB, normalised with ``mean``/``std``
 on the 0-255 scale) and one output ``heatmaps`` [B, K, H/stride, W/stride]; all shapes are
-static (batch 1 unless asked otherwise). ``metadata_props`` hold JSON strings: ``model_name``,
+static (batch 1 unless asked otherwise). ``metadata_props`` hold JSON strings: the model
+description of :meth:`lgmpose.inference.model_info.ModelInfo.to_meta` (``model_name``,
 ``model_config``, ``keypoint_names``, ``input_size`` [H, W], ``mean``, ``std``,
-``heatmap_stride``, ``num_keypoints``.
+``heatmap_stride``, ``num_keypoints``, ``codec``, ``dataset``, ...), the same keys a checkpoint's
+``meta`` holds.
 """
 from __future__ import annotations
 
@@ -14,9 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from lgmpose.data.transforms import MEAN_RGB as MEAN
-from lgmpose.data.transforms import STD_RGB as STD
-from lgmpose.inference.model_info import HEATMAP_STRIDE
+from lgmpose.inference.model_info import ModelInfo
 OPSET = 17
 
 
@@ -72,17 +72,7 @@ def export_onnx(model: Any, output: str | os.PathLike, keypoint_names: Sequence[
                                             if dynamic_batch else None),
                               do_constant_folding=True, dynamo=False)
         proto = onnx.load(str(tmp))
-        metadata = {
-            "model_name": config.get("name", type(model).__name__),
-            "model_config": config,
-            "keypoint_names": names,
-            "num_keypoints": k,
-            "input_size": [h, w],
-            "mean": list(MEAN),
-            "std": list(STD),
-            "heatmap_stride": HEATMAP_STRIDE,
-            **(extra_metadata or {}),
-        }
+        metadata = model_metadata(config, names, extra_metadata)
         del proto.metadata_props[:]
         for key, value in metadata.items():
             entry = proto.metadata_props.add()
@@ -90,6 +80,23 @@ def export_onnx(model: Any, output: str | os.PathLike, keypoint_names: Sequence[
         proto.producer_name = "lgmpose"
         onnx.save(proto, str(tmp))
     return Path(output)
+
+
+def model_metadata(config: dict, keypoint_names: Sequence[str],
+                   checkpoint_meta: dict | None = None) -> dict:
+    """The metadata an exported file carries: the model description read from the checkpoint's
+    ``meta`` (codec settings, dataset, keypoint set, normalisation) at the size and with the
+    architecture of the model being exported, written by :meth:`ModelInfo.to_meta`; keys of
+    ``checkpoint_meta`` that are no part of the description are kept as they are."""
+    size = tuple(int(v) for v in config["input_size"])
+    info = ModelInfo.from_meta({k: v for k, v in (checkpoint_meta or {}).items()
+                                if k not in ("input_size", "model_config")}, size)
+    info.input_size = size
+    info.model_config = dict(config)
+    info.keypoint_names = list(keypoint_names)
+    description = info.to_meta()
+    extra = {k: v for k, v in (checkpoint_meta or {}).items() if k not in description}
+    return {**description, **extra}
 
 
 def onnx_metadata(path: str | os.PathLike) -> dict:

@@ -133,7 +133,7 @@ class PoseEstimator:
             from lgmpose.inference.torch_backend import TorchPoseModel
 
             self.model = TorchPoseModel(self.weights, device, threads)
-            self.info = ModelInfo.from_meta(self.model.meta)
+            self.info = self.model.info
         self.input_size = self.info.input_size
         self.codec = build_codec(**self.info.codec_config())
         self.metainfo = self._metainfo()

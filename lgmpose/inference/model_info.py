@@ -1,6 +1,7 @@
 """What the pipeline must know about a pose model besides its weights: input size, codec,
 normalisation and keypoint set. Read from ONNX metadata or a checkpoint's ``meta``; anything absent
-falls back to the project's COCO 256x192 defaults."""
+falls back to the project's COCO 256x192 defaults. Written the same way into both: checkpoints
+(training) and ONNX files (export) take their description keys from :meth:`ModelInfo.to_meta`."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ class ModelInfo:
     mean: np.ndarray = field(default_factory=lambda: IMAGENET_MEAN.copy())
     std: np.ndarray = field(default_factory=lambda: IMAGENET_STD.copy())
     heatmap_stride: int = HEATMAP_STRIDE
+    flip_indices: list[int] | None = None
+    model_config: dict | None = None  # the architecture (what ``create_model`` takes), if known
 
     @property
     def heatmap_size(self) -> tuple[int, int]:
@@ -39,6 +42,35 @@ class ModelInfo:
         settings = {k: v for k, v in self.codec.items() if k not in ("input_size", "heatmap_size")}
         return {"name": "msra", **settings, "input_size": list(self.input_size),
                 "heatmap_size": list(self.heatmap_size)}
+
+    def to_meta(self) -> dict:
+        """The description as the plain-typed keys checkpoints (``meta``) and ONNX files
+        (``metadata_props``, JSON-encoded) carry: ``dataset``, ``codec`` (the complete spec of
+        :meth:`codec_config`), ``input_size``, ``heatmap_stride``, ``mean``, ``std``, and when
+        known ``keypoint_names``, ``flip_indices``, ``metainfo`` and the architecture
+        (``model_name``, ``model_config``, ``num_keypoints``). :meth:`from_meta` reads it back."""
+        meta: dict = {
+            "dataset": self.dataset,
+            "codec": self.codec_config(),
+            "input_size": [int(v) for v in self.input_size],
+            "heatmap_stride": int(self.heatmap_stride),
+            # float32 values written at the precision they were given in (123.675, not 123.67500305)
+            "mean": [round(float(v), 4) for v in np.asarray(self.mean).reshape(3)],
+            "std": [round(float(v), 4) for v in np.asarray(self.std).reshape(3)],
+        }
+        if self.keypoint_names is not None:
+            meta["keypoint_names"] = [str(n) for n in self.keypoint_names]
+        if self.flip_indices is not None:
+            meta["flip_indices"] = [int(i) for i in self.flip_indices]
+        if self.metainfo is not None:
+            meta["metainfo"] = self.metainfo
+        if self.model_config is not None:
+            config = dict(self.model_config)
+            meta["model_name"] = config.get("name")
+            meta["model_config"] = config
+            if config.get("num_keypoints") is not None:
+                meta["num_keypoints"] = int(config["num_keypoints"])
+        return meta
 
     @classmethod
     def from_meta(cls, meta: dict | None, input_size: tuple[int, int] | None = None) -> "ModelInfo":
@@ -66,6 +98,11 @@ class ModelInfo:
             info.dataset = dataset
         if isinstance(meta.get("metainfo"), dict):
             info.metainfo = meta["metainfo"]
+        flip = meta.get("flip_indices")
+        if isinstance(flip, list):
+            info.flip_indices = [int(i) for i in flip]
+        if isinstance(meta.get("model_config"), dict):
+            info.model_config = dict(meta["model_config"])
         names = meta.get("keypoint_names")
         if isinstance(names, list):
             info.keypoint_names = [str(n) for n in names]

@@ -38,9 +38,14 @@ class TorchPoseModel:
             raise LgmposeError(f"pose model '{self.path}': not an lgmpose checkpoint "
                                f"({type(error).__name__}: {str(error)[:150]})") from None
         # load_model attaches the checkpoint's meta and config: the file is read once.
+        # The model description is read once, the way ONNX metadata is read (ModelInfo.from_meta);
+        # ``meta`` stays the checkpoint's dict, completed with the architecture's input size.
+        from lgmpose.inference.model_info import ModelInfo
+
         self.meta = dict(self.model.meta or {})
         config = dict(self.model.model_config)
         self.meta.setdefault("input_size", config.get("input_size"))
+        self.info = ModelInfo.from_meta({**self.meta, "model_config": config})
         self.device = torch.device(device)
         self.model = self.model.to(self.device).eval()
         self._torch = torch
