@@ -13,18 +13,10 @@ import argparse
 import json
 import sys
 
+from lgmpose.commands._args import positive_int
+
 HELP = "COCO AP or LSP PCK of several pose models (ours, MoveNet) on the same people, side by side"
 NAME = "accuracy"
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a positive integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: must be a positive integer")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="LSP split (default: val, the image numbers divisible by 20)")
     parser.add_argument("--flip", action="store_true",
                         help="flip test for our models (MoveNet has none)")
-    parser.add_argument("--threads", type=_positive, default=1,
+    parser.add_argument("--threads", type=positive_int, default=1,
                         help="CPU threads for every runtime (default: 1)")
     parser.add_argument("--json", metavar="OUT", help="write the dataset and rows as JSON")
     parser.add_argument("--markdown", action="store_true", help="print a markdown table")

@@ -9,6 +9,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from lgmpose.commands._args import positive_int
+
 HELP = "measure latency and throughput of pose models side by side on this machine"
 
 DEFAULT_MODELS = "lgm_pose,lite_hrnet_18,lite_hrnet_30,mobilenetv2_sb"
@@ -17,12 +19,6 @@ DEFAULT_MODELS = "lgm_pose,lite_hrnet_18,lite_hrnet_30,mobilenetv2_sb"
 def _csv(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: must be a positive integer")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,20 +31,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "Lightning int8, BlazePose lite/full); needs ai-edge-litert")
     parser.add_argument("--backend", type=_csv, default=["onnxruntime", "torch"],
                         help="comma-separated: onnxruntime, torch (default: both)")
-    parser.add_argument("--threads", type=_positive, default=2,
+    parser.add_argument("--threads", type=positive_int, default=2,
                         help="threads for every runtime (default: 2)")
-    parser.add_argument("--batch", type=lambda t: [_positive(b) for b in _csv(t)],
+    parser.add_argument("--batch", type=lambda t: [positive_int(b) for b in _csv(t)],
                         default=[1, 8], help="comma-separated batch sizes (default: 1,8)")
     parser.add_argument("--input-size", default="256x192",
                         help="model input HEIGHTxWIDTH (default: 256x192)")
-    parser.add_argument("--repeats", type=_positive, default=5,
+    parser.add_argument("--repeats", type=positive_int, default=5,
                         help="rounds; each round times every model for one block, each model "
                              "in its own process, the others stopped meanwhile (default: 5)")
-    parser.add_argument("--block", type=_positive, default=20,
+    parser.add_argument("--block", type=positive_int, default=20,
                         help="runs per model per block (default: 20)")
     parser.add_argument("--drop", type=int, default=3,
                         help="first runs of each block not counted (default: 3)")
-    parser.add_argument("--warmup", type=_positive, default=10,
+    parser.add_argument("--warmup", type=positive_int, default=10,
                         help="untimed runs per model before the first round (default: 10)")
     parser.add_argument("--int8", action="store_true",
                         help="also time the statically quantised int8 ONNX model of each model")
@@ -58,7 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
                         help="cuda: PyTorch with fp16 autocast and ONNX Runtime's CUDA provider "
                              "when installed")
-    parser.add_argument("--num-keypoints", type=_positive, default=17)
+    parser.add_argument("--num-keypoints", type=positive_int, default=17)
     parser.add_argument("--onnx-dir", metavar="DIR",
                         help="keep the exported ONNX files in DIR (default: a temporary folder)")
     parser.add_argument("--profile", type=int, default=0, metavar="N",
