@@ -57,15 +57,67 @@ def test_labels_with_every_pair_swapped_are_swapped_back():
     np.testing.assert_allclose(merged.keypoints[5:], teacher[5:] + 2.0)
 
 
-def test_a_single_disagreeing_pair_does_not_swap_the_labels():
+def test_a_single_crossed_pair_takes_the_confident_teachers_left_and_right():
     teacher = _standing_person()
     scores = np.full(17, 0.9, np.float32)
-    gt = teacher.copy()
-    gt[[9, 10]] = gt[[10, 9]]                 # only the wrists disagree: trust the labels
+    gt = teacher.copy() + 1.0
+    gt[[9, 10]] = gt[[10, 9]]                 # only the wrists cross the teacher
     labelled = np.ones(17, bool)
-    merged = merge_labels(gt, labelled, teacher, scores, COCO.flip_pairs, size=170)
-    assert not merged.swapped
-    np.testing.assert_allclose(merged.keypoints, gt)
+    merged = merge_labels(gt, labelled, teacher, scores, COCO.flip_pairs, size=170,
+                          fix_pairs=True)
+    assert not merged.swapped                 # not the whole person: rule 3 does not fire
+    assert merged.pairs_swapped == 1
+    np.testing.assert_allclose(merged.keypoints, teacher + 1.0)   # positions are the labels'
+    # the rule is off by default (curated labels are trusted), and needs a confident teacher
+    kept = merge_labels(gt, labelled, teacher, scores, COCO.flip_pairs, size=170)
+    np.testing.assert_allclose(kept.keypoints, gt)
+    unsure = scores.copy()
+    unsure[9] = 0.35                          # above kpt_thr, below the pair rule's 0.4
+    kept = merge_labels(gt, labelled, teacher, unsure, COCO.flip_pairs, size=170,
+                        fix_pairs=True)
+    assert kept.pairs_swapped == 0
+    np.testing.assert_allclose(kept.keypoints, gt)
+
+
+def test_remerge_applies_the_rules_to_a_stored_file_and_is_idempotent(tmp_path):
+    from lgmpose.labels.pseudo_label import remerge
+
+    teacher = _standing_person()
+    gt = teacher + 1.0
+    gt[[13, 14]] = gt[[14, 13]]               # knees crossed, as an older file kept them
+    triples = np.concatenate([gt, np.full((17, 1), 2.0)], 1)
+    triples[:5] = [teacher[0, 0], teacher[0, 1], 2.0]   # face: from the teacher
+    scores = [0.9] * 5 + [1.0] * 12
+    ann = {"id": 1, "image_id": 7, "category_id": 1, "iscrowd": 0, "bbox": [130, 40, 50, 190],
+           "area": 9500.0, "num_keypoints": 17, "keypoints": triples.reshape(-1).tolist(),
+           "keypoint_scores": scores, "from_ground_truth": 12, "lr_swapped": False,
+           "teacher_keypoints": np.concatenate([teacher, np.full((17, 1), 0.9)], 1)
+           .reshape(-1).tolist()}
+    data = {"info": {"description": "old"}, "images": [{"id": 7, "file_name": "a.jpg"}],
+            "annotations": [ann], "categories": []}
+    src = tmp_path / "old.json"
+    src.write_text(json.dumps(data))
+    once, twice = tmp_path / "once.json", tmp_path / "twice.json"
+    summary = remerge(src, once, fix_pairs=True)
+    assert summary["persons"] == 1 and summary["pairs_swapped"] == 1
+    fixed = np.asarray(json.loads(once.read_text())["annotations"][0]["keypoints"]).reshape(17, 3)
+    np.testing.assert_allclose(fixed[13:15, :2], teacher[13:15] + 1.0, atol=0.01)
+    remerge(once, twice, fix_pairs=True)
+    again = json.loads(twice.read_text())["annotations"][0]
+    np.testing.assert_allclose(again["keypoints"], fixed.reshape(-1))
+    assert again["pairs_swapped"] == 1        # counted once, not again
+
+
+def test_remerge_refuses_a_file_without_teacher_answers(tmp_path):
+    from lgmpose.errors import LgmposeError
+    from lgmpose.labels.pseudo_label import remerge
+
+    src = tmp_path / "plain.json"
+    src.write_text(json.dumps({"images": [{"id": 1, "file_name": "a.jpg"}], "categories": [],
+                               "annotations": [{"id": 1, "image_id": 1, "bbox": [0, 0, 9, 9],
+                                                "keypoints": [0] * 51}]}))
+    with pytest.raises(LgmposeError, match="plain.json.*teacher_keypoints"):
+        remerge(src, tmp_path / "out.json")
 
 
 def test_box_from_body_keypoints_adds_head_and_feet_margins():

@@ -11,7 +11,7 @@ HELP = "label people with a teacher pose model (MoveNet .onnx/.tflite), keeping 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--teacher", required=True, metavar="MODEL",
+    parser.add_argument("--teacher", metavar="MODEL",
                         help="COCO-17 MoveNet single-pose model: an .onnx built by "
                              "`lgmpose convert-tfjs` (Thunder recommended) or a .tflite")
     source = parser.add_mutually_exclusive_group(required=True)
@@ -19,7 +19,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--lsp", metavar="MAT", help="LSP/LSPET joints.mat (12 COCO joints each)")
     source.add_argument("--folder", action="store_true",
                         help="label every picture in --images (boxes from --detector)")
-    parser.add_argument("--images", required=True, metavar="DIR", help="folder of the pictures")
+    source.add_argument("--remerge", metavar="LABELS",
+                        help="apply the current merge rules to a label file this command wrote "
+                             "earlier (plain or .gz), from the ground truth and teacher answers "
+                             "it stores; needs neither --teacher nor --images")
+    parser.add_argument("--images", metavar="DIR", help="folder of the pictures")
     parser.add_argument("--out", required=True, metavar="JSON", help="output COCO keypoint file")
     parser.add_argument("--split", choices=["train", "val"], help="LSP: only this split")
     parser.add_argument("--detector", default="whole_image",
@@ -34,12 +38,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default: %(default)s)")
     parser.add_argument("--min-keypoints", type=int, default=6,
                         help="drop people with fewer labelled keypoints (default: %(default)s)")
+    parser.add_argument("--fix-pairs", action="store_true",
+                        help="also give single left/right pairs that cross a confident teacher "
+                             "(both joints >= 0.4) the teacher's assignment; for crowd-sourced "
+                             "labels such as LSPET's")
     parser.add_argument("--threads", type=int, default=None, help="teacher threads")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run")
     parser.add_argument("--no-progress", action="store_true")
 
 
 def run(args: argparse.Namespace) -> int:
+    from lgmpose.errors import LgmposeError
+
+    if args.remerge:
+        from lgmpose.labels.pseudo_label import remerge
+
+        summary = remerge(args.remerge, args.out, kpt_thr=args.kpt_thr,
+                          min_keypoints=args.min_keypoints, fix_pairs=args.fix_pairs)
+        print(json.dumps({"out": args.out, **summary}, indent=1))
+        return 0
+    if not args.teacher or not args.images:
+        raise LgmposeError("pseudo-label: --teacher and --images are needed (except with "
+                           "--remerge)")
     from lgmpose.inference.movenet import MoveNet
     from lgmpose.labels import sources
     from pathlib import Path
@@ -63,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
                            min_keypoints=args.min_keypoints, detector=detector,
                            det_thr=args.det_thr, min_height=args.min_height, resume=args.resume,
                            progress=not args.no_progress, total=len(entries),
-                           description=f"{what}; teacher {teacher.path.name}")
+                           description=f"{what}; teacher {teacher.path.name}",
+                           fix_pairs=args.fix_pairs)
     print(json.dumps({"out": args.out, **summary}, indent=1))
     return 0

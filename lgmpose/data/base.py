@@ -12,7 +12,7 @@ __all__ = ["TopDownDataset"]
 
 AUG_KEYS = ("flip_prob", "half_body_prob", "half_body_min_joints", "scale_factor", "rot_factor",
             "rot_prob", "shift_factor", "shift_prob", "color_prob", "color_strength",
-            "occlusion_prob", "occlusion_max_area")
+            "occlusion_prob", "occlusion_max_area", "truncation_prob")
 
 
 class TopDownDataset:

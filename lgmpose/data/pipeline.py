@@ -22,7 +22,9 @@ class TopDownPipeline:
     ``half_body_prob``, ``half_body_min_joints`` (more visible joints than this are needed),
     ``scale_factor``, ``rot_factor``, ``rot_prob``, ``shift_factor``, ``shift_prob``,
     ``color_prob``, ``color_strength`` (brightness/contrast/saturation), ``occlusion_prob``,
-    ``occlusion_max_area`` (a noise rectangle over part of the crop); the last two default to off.
+    ``occlusion_max_area`` (a noise rectangle over part of the crop), ``truncation_prob`` (the
+    person cut off by a picture border, see :func:`lgmpose.data.transforms.random_truncation`);
+    the last three default to off.
     ``use_joint_weights`` multiplies the target weights by the metainfo's joint weights.
     """
 
@@ -33,7 +35,7 @@ class TopDownPipeline:
                  shift_factor: float = 0.0, shift_prob: float = 0.3,
                  color_prob: float = 0.0, color_strength: float = 0.3,
                  occlusion_prob: float = 0.0, occlusion_max_area: float = 0.15,
-                 use_joint_weights: bool = False, udp: bool | None = None):
+                 truncation_prob: float = 0.0, use_joint_weights: bool = False, udp: bool | None = None):
         self.input_size = (int(input_size[0]), int(input_size[1]))
         self.codec = None if codec is None else build_codec(codec, input_size=self.input_size) \
             if not isinstance(codec, HeatmapCodec) else codec
@@ -45,6 +47,7 @@ class TopDownPipeline:
         self.shift_factor, self.shift_prob = shift_factor, shift_prob
         self.color_prob, self.color_strength = color_prob, color_strength
         self.occlusion_prob, self.occlusion_max_area = occlusion_prob, occlusion_max_area
+        self.truncation_prob = truncation_prob
         self.use_joint_weights = use_joint_weights
         self.udp = bool(self.codec.udp) if udp is None and self.codec is not None else bool(udp)
         self.aspect_ratio = self.input_size[1] / self.input_size[0]
@@ -58,15 +61,21 @@ class TopDownPipeline:
             np.asarray(keypoints, dtype=np.float32).reshape(k, 2)
         visible = np.zeros(k, np.float32) if visible is None else \
             (np.asarray(visible).reshape(k) > 0).astype(np.float32)
-        rotation, flip, shift = 0.0, False, np.zeros(2, np.float32)
+        rotation, flip, shift, cut = 0.0, False, np.zeros(2, np.float32), None
         if self.train:
             rng = rng if rng is not None else np.random.default_rng()
+            half_body = False
             if self.half_body_prob > 0 and rng.random() < self.half_body_prob:
                 ids = T.select_half_body(visible, self.metainfo.upper_body_ids,
                                          self.metainfo.lower_body_ids, rng,
                                          min_total=self.half_body_min_joints + 1)
                 if ids is not None and len(ids) >= 2:
                     center, scale = T.half_body_center_scale(keypoints, ids, self.aspect_ratio)
+                    half_body = True
+            if self.truncation_prob > 0 and not half_body:
+                center, scale, visible, cut = T.random_truncation(
+                    keypoints, visible, center, scale, self.aspect_ratio, rng,
+                    self.truncation_prob)
             factor, rotation = T.random_scale_rotation(rng, self.scale_factor, self.rot_factor,
                                                        self.rot_prob)
             scale = scale * factor
@@ -76,6 +85,7 @@ class TopDownPipeline:
                              shift=shift, flip=flip)
         crop = crop_image(image, matrix, self.input_size)
         if self.train:
+            crop = T.blank_beyond_cut(crop, matrix, cut)
             crop = T.random_color(crop, rng, self.color_strength, self.color_prob)
             crop = T.random_occlusion(crop, rng, self.occlusion_prob, self.occlusion_max_area)
         crop_keypoints = T.transform_points(keypoints, matrix)

@@ -25,7 +25,7 @@ __all__ = [
     "IMAGENET_MEAN", "IMAGENET_STD", "box_to_center_scale", "fix_aspect_ratio",
     "get_affine_transform", "warp_affine", "transform_points", "flip_matrix",
     "flip_keypoints", "random_scale_rotation", "random_shift", "half_body_center_scale",
-    "select_half_body", "normalize_image",
+    "select_half_body", "normalize_image", "random_truncation", "blank_beyond_cut",
 ]
 
 # The one definition of the input normalisation (RGB, 0-255 scale); exports store these values.
@@ -215,4 +215,72 @@ def random_occlusion(crop: np.ndarray, rng: np.random.Generator, prob: float = 0
     y, x = int(rng.integers(0, h - rh + 1)), int(rng.integers(0, w - rw + 1))
     out = crop.copy()
     out[y:y + rh, x:x + rw] = rng.integers(0, 256, size=(rh, rw, crop.shape[2]), dtype=np.uint8)
+    return out
+
+
+# Which border of the picture cuts a truncated person, and how often: COCO's people are cut off
+# mostly at the bottom (legs below the frame), sometimes at a side, rarely at the top.
+_TRUNCATION_SIDES = (("bottom", 0.6), ("left", 0.15), ("right", 0.15), ("top", 0.1))
+
+
+def random_truncation(keypoints, visible, center, scale, aspect_ratio: float,
+                      rng: np.random.Generator, prob: float = 0.0, keep: tuple[float, float] = (
+                          0.4, 0.85), min_joints: int = 4, padding: float = 1.25):
+    """Simulate a person cut off by the picture's border (COCO has many; sports photos few).
+
+    With probability ``prob``, one side is drawn (bottom mostly) and the picture ends at a line
+    that keeps a fraction ``keep`` of the visible joints' extent: joints beyond it lose their
+    targets, and the crop is rebuilt around what remains of the person's box, as a detector or a
+    COCO box would frame it. Returns ``(center, scale, visible, cut)``, where ``cut`` is
+    ``(axis, value, keep_below)`` in image pixels (``None`` when nothing was cut); pass it to
+    :func:`blank_beyond_cut` after cropping so that the region beyond the border is black, as
+    outside the picture. Needs ``min_joints`` joints left visible, or nothing is cut.
+    """
+    visible = np.asarray(visible, np.float32)
+    if prob <= 0 or rng.random() >= prob:
+        return center, scale, visible, None
+    points = np.asarray(keypoints, np.float32)
+    seen = visible > 0
+    if seen.sum() < min_joints + 2:
+        return center, scale, visible, None
+    names = [s for s, _ in _TRUNCATION_SIDES]
+    weights = np.array([w for _, w in _TRUNCATION_SIDES])
+    side = names[int(rng.choice(len(names), p=weights / weights.sum()))]
+    axis = 1 if side in ("bottom", "top") else 0
+    lo, hi = float(points[seen, axis].min()), float(points[seen, axis].max())
+    if hi - lo < 2.0:
+        return center, scale, visible, None
+    fraction = rng.uniform(*keep)
+    keep_below = side in ("bottom", "right")   # the kept part lies at smaller coordinates
+    value = lo + fraction * (hi - lo) if keep_below else hi - fraction * (hi - lo)
+    inside = points[:, axis] <= value if keep_below else points[:, axis] >= value
+    new_visible = visible * inside
+    if (new_visible > 0).sum() < min_joints:
+        return center, scale, visible, None
+    half = np.asarray(scale, np.float32) / padding / 2.0
+    box = np.array([center[0] - half[0], center[1] - half[1],
+                    center[0] + half[0], center[1] + half[1]], np.float32)
+    if keep_below:
+        box[2 + axis] = min(box[2 + axis], value)
+    else:
+        box[axis] = max(box[axis], value)
+    size = np.maximum(box[2:] - box[:2], 1.0)
+    new_center = ((box[:2] + box[2:]) / 2.0).astype(np.float32)
+    new_scale = (fix_aspect_ratio(size, aspect_ratio) * padding).astype(np.float32)
+    return new_center, new_scale, new_visible.astype(np.float32), (axis, float(value), keep_below)
+
+
+def blank_beyond_cut(crop: np.ndarray, matrix: np.ndarray, cut) -> np.ndarray:
+    """Black out the part of ``crop`` (made with the image-to-crop ``matrix``) beyond ``cut`` from
+    :func:`random_truncation`; the crop is returned unchanged when ``cut`` is None."""
+    if cut is None:
+        return crop
+    axis, value, keep_below = cut
+    h, w = crop.shape[:2]
+    inverse = cv2.invertAffineTransform(np.asarray(matrix, np.float64))
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    source = inverse[axis, 0] * xs + inverse[axis, 1] * ys + inverse[axis, 2]
+    beyond = source > value if keep_below else source < value
+    out = crop.copy()
+    out[beyond] = 0
     return out

@@ -10,6 +10,12 @@ NumPy only. Keypoints are ``[K, 2]`` image pixels; ``labelled`` / ``scores`` are
    the swapped assignment fits the teacher clearly better than the straight one, the labels' pairs
    are swapped back (the teacher and the labels agree on all pairs for most images; see
    :func:`lr_agreement`).
+4. Per pair (``fix_pairs``, off by default; for crowd-sourced labels such as LSPET's, not for
+   curated ones such as COCO's): crowd-sourced labels also swap single pairs (the legs of a runner,
+   the arms of a gymnast). After rule 3, a pair that still fits the teacher only crossed, where
+   the teacher is confident on both joints, takes the teacher's left/right assignment: the two
+   ground-truth points are exchanged, their positions kept. The count is
+   :attr:`MergedLabel.pairs_swapped`.
 """
 from __future__ import annotations
 
@@ -20,7 +26,8 @@ import numpy as np
 
 from lgmpose.defaults import KPT_THR
 
-__all__ = ["BODY_MARGINS", "MergedLabel", "box_from_keypoints", "lr_agreement", "merge_labels"]
+__all__ = ["BODY_MARGINS", "MergedLabel", "box_from_keypoints", "crossed_pairs", "lr_agreement",
+           "merge_labels"]
 
 # Where a COCO person box lies around the extent of the 12 body joints (shoulders to ankles), as
 # fractions of that extent: left, right, top, bottom. Medians over the coco-mini train2017 people
@@ -37,16 +44,19 @@ class MergedLabel:
     from_teacher: np.ndarray   # [K] bool
     swapped: bool              # the labels' left/right pairs were swapped back
     pairs_checked: int         # pairs on which the left/right check could decide
+    pairs_swapped: int = 0     # single pairs exchanged by rule 4
 
 
-def lr_agreement(gt: np.ndarray, gt_labelled: np.ndarray, teacher: np.ndarray,
-                 teacher_scores: np.ndarray, flip_pairs: Sequence[tuple[int, int]],
-                 kpt_thr: float, margin: float) -> tuple[int, int]:
-    """``(agree, swapped)``: the pairs on which the labels match the teacher straight, and those on
-    which they match it only with left and right exchanged. A pair counts when both joints are
+def crossed_pairs(gt: np.ndarray, gt_labelled: np.ndarray, teacher: np.ndarray,
+                  teacher_scores: np.ndarray, flip_pairs: Sequence[tuple[int, int]],
+                  kpt_thr: float, margin: float) -> tuple[list[tuple[int, int]],
+                                                          list[tuple[int, int]]]:
+    """``(straight, crossed)``: the pairs on which the labels match the teacher straight, and those
+    on which they match it only with left and right exchanged. A pair counts when both joints are
     labelled, the teacher scores both above ``kpt_thr``, and one assignment beats the other by more
     than ``margin`` pixels (left and right close together decide nothing)."""
-    agree = swapped = 0
+    straight_pairs: list[tuple[int, int]] = []
+    crossed_list: list[tuple[int, int]] = []
     for a, b in flip_pairs:
         if not (gt_labelled[a] and gt_labelled[b]):
             continue
@@ -56,18 +66,26 @@ def lr_agreement(gt: np.ndarray, gt_labelled: np.ndarray, teacher: np.ndarray,
         crossed = np.linalg.norm(gt[a] - teacher[b]) + np.linalg.norm(gt[b] - teacher[a])
         if abs(straight - crossed) <= margin:
             continue
-        if crossed < straight:
-            swapped += 1
-        else:
-            agree += 1
-    return agree, swapped
+        (crossed_list if crossed < straight else straight_pairs).append((a, b))
+    return straight_pairs, crossed_list
+
+
+def lr_agreement(gt: np.ndarray, gt_labelled: np.ndarray, teacher: np.ndarray,
+                 teacher_scores: np.ndarray, flip_pairs: Sequence[tuple[int, int]],
+                 kpt_thr: float, margin: float) -> tuple[int, int]:
+    """``(agree, swapped)``: how many pairs :func:`crossed_pairs` finds straight and crossed."""
+    straight, crossed = crossed_pairs(gt, gt_labelled, teacher, teacher_scores, flip_pairs,
+                                      kpt_thr, margin)
+    return len(straight), len(crossed)
 
 
 def merge_labels(gt: np.ndarray | None, gt_labelled: np.ndarray | None, teacher: np.ndarray,
                  teacher_scores: np.ndarray, flip_pairs: Sequence[tuple[int, int]],
-                 kpt_thr: float = KPT_THR, min_pairs: int = 2, size: float = 100.0) -> MergedLabel:
+                 kpt_thr: float = KPT_THR, min_pairs: int = 2, size: float = 100.0,
+                 fix_pairs: bool = False, pair_thr: float = 0.4) -> MergedLabel:
     """Merge as the module docstring says. ``size`` (the person's box size in pixels) scales the
-    left/right decision margin (5% of it)."""
+    left/right decision margin (5% of it); rule 4 needs the teacher at ``pair_thr`` or above on
+    both joints of the pair."""
     teacher = np.asarray(teacher, np.float32)
     teacher_scores = np.asarray(teacher_scores, np.float32)
     k = teacher.shape[0]
@@ -84,13 +102,21 @@ def merge_labels(gt: np.ndarray | None, gt_labelled: np.ndarray | None, teacher:
         for a, b in flip_pairs:
             order[a], order[b] = b, a
         gt, gt_labelled = gt[order], gt_labelled[order]
+    pairs_swapped = 0
+    if fix_pairs:
+        _, crossed_now = crossed_pairs(gt, gt_labelled, teacher, teacher_scores, flip_pairs,
+                                       max(kpt_thr, pair_thr), 0.05 * size)
+        for a, b in crossed_now:
+            gt[[a, b]] = gt[[b, a]]
+        pairs_swapped = len(crossed_now)
     confident = teacher_scores >= kpt_thr
     from_teacher = ~gt_labelled & confident
     keypoints = np.where(gt_labelled[:, None], gt, teacher).astype(np.float32)
     scores = np.where(gt_labelled, 1.0, teacher_scores).astype(np.float32)
     labelled = gt_labelled | from_teacher
     keypoints[~labelled] = 0.0
-    return MergedLabel(keypoints, labelled, scores, from_teacher, bool(swapped), agree + crossed)
+    return MergedLabel(keypoints, labelled, scores, from_teacher, bool(swapped), agree + crossed,
+                       pairs_swapped)
 
 
 def box_from_keypoints(keypoints: np.ndarray, labelled: np.ndarray,

@@ -4,7 +4,9 @@ The output is a standard COCO person-keypoints json (so every COCO-format loader
 keypoint is ``v=2`` when it has a target (ground truth, or the teacher above ``kpt_thr``) and
 ``v=0`` otherwise. Each annotation also carries ``keypoint_scores`` (1 for ground truth, the
 teacher's score otherwise), ``teacher_keypoints`` (the teacher's own 17 x 3 answer) and
-``lr_swapped`` (the labels' left/right pairs were swapped back, see :mod:`lgmpose.labels.merge`).
+``lr_swapped`` (the labels' left/right pairs were swapped back) and ``pairs_swapped`` (single
+pairs exchanged), see :mod:`lgmpose.labels.merge`. :func:`remerge` applies today's merge rules to
+a file written earlier, from the ground truth and teacher answers it stores, without the teacher.
 
 Long runs resume: every finished image is appended to ``OUT.partial.jsonl``, which a rerun with
 ``resume=True`` reads back; the final file is written atomically and the partial file removed.
@@ -27,7 +29,7 @@ from lgmpose.labels.merge import box_from_keypoints, merge_labels
 from lgmpose.labels.sources import Entry, Person
 from lgmpose.utils.atomic import atomic_write_text
 
-__all__ = ["pseudo_label"]
+__all__ = ["pseudo_label", "remerge"]
 
 Teacher = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 Detector = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
@@ -46,11 +48,11 @@ def _people(entry: Entry, image: np.ndarray, detector: Detector | None, det_thr:
 
 
 def _annotation(person: Person, image: np.ndarray, teacher: Teacher, metainfo, kpt_thr: float,
-                min_keypoints: int) -> dict[str, Any] | None:
+                min_keypoints: int, fix_pairs: bool = False) -> dict[str, Any] | None:
     keypoints, scores = teacher(image, person.box)
     size = float(max(person.box[2], person.box[3]))
     merged = merge_labels(person.keypoints, person.labelled, keypoints, scores,
-                          metainfo.flip_pairs, kpt_thr=kpt_thr, size=size)
+                          metainfo.flip_pairs, kpt_thr=kpt_thr, size=size, fix_pairs=fix_pairs)
     if int(merged.labelled.sum()) < min_keypoints:
         return None
     box = person.box if person.keep_box else box_from_keypoints(
@@ -69,6 +71,7 @@ def _annotation(person: Person, image: np.ndarray, teacher: Teacher, metainfo, k
         "teacher_keypoints": [round(float(v), 3) for v in teacher_triples.reshape(-1)],
         "from_ground_truth": int((merged.labelled & ~merged.from_teacher).sum()),
         "lr_swapped": merged.swapped,
+        "pairs_swapped": merged.pairs_swapped,
     }
 
 
@@ -87,8 +90,9 @@ def pseudo_label(entries: Iterable[Entry], teacher: Teacher, out: str | os.PathL
                  metainfo="coco", kpt_thr: float = KPT_THR, min_keypoints: int = 6,
                  detector: Detector | None = None, det_thr: float = LABEL_DET_THR, min_height: float = 0.2,
                  resume: bool = False, progress: bool = True, total: int | None = None,
-                 description: str = "") -> dict[str, Any]:
-    """Label every entry; returns a summary (counts) that is also stored in the file's ``info``."""
+                 description: str = "", fix_pairs: bool = False) -> dict[str, Any]:
+    """Label every entry; returns a summary (counts) that is also stored in the file's ``info``.
+    ``fix_pairs`` turns on the per-pair left/right rule (for crowd-sourced labels)."""
     from lgmpose.data.metainfo import load_metainfo
 
     metainfo = load_metainfo(metainfo)
@@ -117,7 +121,7 @@ def pseudo_label(entries: Iterable[Entry], teacher: Teacher, out: str | os.PathL
                 record["skipped"] = str(error)
             else:
                 record["image"].update(height=int(image.shape[0]), width=int(image.shape[1]))
-                anns = [_annotation(p, image, teacher, metainfo, kpt_thr, min_keypoints)
+                anns = [_annotation(p, image, teacher, metainfo, kpt_thr, min_keypoints, fix_pairs)
                         for p in _people(entry, image, detector, det_thr, min_height)]
                 record["annotations"] = [a for a in anns if a is not None]
                 record["dropped"] = sum(a is None for a in anns)
@@ -147,6 +151,7 @@ def _write(records: list[dict[str, Any]], out: Path, partial: Path, metainfo, kp
         "images": len(images), "persons": len(annotations), "skipped_images": len(skipped),
         "dropped_persons": int(sum(r.get("dropped", 0) for r in records)),
         "lr_swapped": int(sum(a["lr_swapped"] for a in annotations)),
+        "pairs_swapped": int(sum(a.get("pairs_swapped", 0) for a in annotations)),
         "mean_labelled_keypoints": round(float(labelled.mean()), 2),
         "teacher_filled_keypoints": int(sum(a["num_keypoints"] - a["from_ground_truth"]
                                             for a in annotations)),
@@ -161,3 +166,53 @@ def _write(records: list[dict[str, Any]], out: Path, partial: Path, metainfo, kp
     partial.unlink(missing_ok=True)
     summary["skipped_files"] = skipped[:20]
     return summary
+
+
+def remerge(in_file: str | os.PathLike, out: str | os.PathLike, metainfo="coco",
+            kpt_thr: float = KPT_THR, min_keypoints: int = 6,
+            fix_pairs: bool = False) -> dict[str, Any]:
+    """Re-apply :func:`merge_labels` to a pseudo-label file (plain or ``.gz``) written by
+    :func:`pseudo_label`: its ground truth (keypoints with ``keypoint_scores`` 1) and its
+    ``teacher_keypoints`` are merged again, so rules added since take effect without the teacher.
+    Merging a file twice changes nothing the second time."""
+    from lgmpose.data.metainfo import load_metainfo
+    from lgmpose.data.coco import load_coco_json
+
+    metainfo = load_metainfo(metainfo)
+    data = load_coco_json(in_file)
+    records: dict[Any, dict[str, Any]] = {}
+    for image in data.get("images", []):
+        records[image["id"]] = {"image": image, "annotations": [], "dropped": 0}
+    for ann in data.get("annotations", []):
+        if "teacher_keypoints" not in ann or "keypoint_scores" not in ann:
+            raise LgmposeError(f"{in_file}: annotation {ann.get('id')} has no teacher_keypoints/"
+                               "keypoint_scores: not a file written by `lgmpose pseudo-label`")
+        record = records.get(ann["image_id"])
+        if record is None:
+            continue
+        triples = np.asarray(ann["keypoints"], np.float32).reshape(-1, 3)
+        teacher = np.asarray(ann["teacher_keypoints"], np.float32).reshape(-1, 3)
+        gt_labelled = (np.asarray(ann["keypoint_scores"]) >= 1.0) & (triples[:, 2] > 0)
+        box = np.asarray(ann["bbox"], np.float32)
+        merged = merge_labels(triples[:, :2], gt_labelled, teacher[:, :2], teacher[:, 2],
+                              metainfo.flip_pairs, kpt_thr=kpt_thr, size=float(box[2:].max()),
+                              fix_pairs=fix_pairs)
+        if int(merged.labelled.sum()) < min_keypoints:
+            record["dropped"] += 1
+            continue
+        new = {k: v for k, v in ann.items() if k not in ("id", "image_id")}
+        new.update({
+            "num_keypoints": int(merged.labelled.sum()),
+            "keypoints": [round(float(v), 2) for v in np.concatenate(
+                [merged.keypoints, 2.0 * merged.labelled[:, None]], axis=1).reshape(-1)],
+            "keypoint_scores": [round(float(v), 3) for v in merged.scores],
+            "from_ground_truth": int((merged.labelled & ~merged.from_teacher).sum()),
+            "lr_swapped": bool(ann.get("lr_swapped", False) or merged.swapped),
+            "pairs_swapped": int(ann.get("pairs_swapped", 0)) + merged.pairs_swapped,
+        })
+        record["annotations"].append(new)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    description = str(data.get("info", {}).get("description", "lgmpose pseudo-labels"))
+    return _write(list(records.values()), out, out.with_name(out.name + ".partial.jsonl"),
+                  metainfo, kpt_thr, description + "; re-merged")
