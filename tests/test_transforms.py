@@ -116,3 +116,48 @@ def test_normalize_image():
     assert out.shape == (3, 4, 3) and out.dtype == np.float32
     np.testing.assert_allclose(out[2, 0, 0], (255 - 103.53) / 57.375, rtol=1e-5)
     np.testing.assert_allclose(out[0, 0, 0], -123.675 / 58.395, rtol=1e-5)
+
+
+def _upright_person():
+    """17 joints of a person standing in a 200 x 400 picture, head at the top."""
+    ys = np.array([40, 35, 35, 38, 38, 80, 80, 150, 150, 210, 210, 220, 220, 300, 300, 380, 380])
+    xs = np.array([100, 105, 95, 110, 90, 130, 70, 140, 60, 145, 55, 120, 80, 122, 78, 124, 76])
+    return np.stack([xs, ys], 1).astype(np.float32)
+
+
+def test_truncation_cuts_the_body_at_a_border_and_reframes_the_crop():
+    keypoints, visible = _upright_person(), np.ones(17, np.float32)
+    center, scale = T.box_to_center_scale([40, 20, 120, 370], 0.75)
+    sides = set()
+    for seed in range(60):
+        rng = np.random.default_rng(seed)
+        c, s, vis, cut = T.random_truncation(keypoints, visible, center, scale, 0.75, rng, 1.0)
+        if cut is None:
+            continue
+        axis, value, keep_below = cut
+        sides.add((axis, keep_below))
+        beyond = keypoints[:, axis] > value if keep_below else keypoints[:, axis] < value
+        assert beyond.any() and (vis[beyond] == 0).all() and (vis[~beyond] == 1).all()
+        assert (vis > 0).sum() >= 4
+        # the new crop frames what is left of the person's box: centred between the kept
+        # edge and the cut, on the cut axis
+        half_box = scale[axis] / 1.25 / 2
+        kept_edge = center[axis] - half_box if keep_below else center[axis] + half_box
+        assert c[axis] == pytest.approx((kept_edge + value) / 2, abs=1e-3)
+        assert c[1 - axis] == pytest.approx(center[1 - axis], abs=1e-3)
+        # the crop is black beyond the cut and untouched before it
+        matrix = T.get_affine_transform(c, s, 0.0, (256, 192))
+        crop = np.full((256, 192, 3), 200, np.uint8)
+        blanked = T.blank_beyond_cut(crop, matrix, cut)
+        inverse = cv2.invertAffineTransform(matrix)
+        for (u, v) in [(10, 10), (96, 128), (180, 250), (5, 250), (180, 5)]:
+            source = inverse[axis, 0] * u + inverse[axis, 1] * v + inverse[axis, 2]
+            past = source > value if keep_below else source < value
+            assert blanked[v, u, 0] == (0 if past else 200)
+    assert (1, True) in sides and len(sides) >= 3        # bottom most often, the sides too
+    # prob 0 draws nothing and changes nothing
+    rng = np.random.default_rng(0)
+    state = rng.bit_generator.state
+    out = T.random_truncation(keypoints, visible, center, scale, 0.75, rng, 0.0)
+    assert out[3] is None and rng.bit_generator.state == state
+    assert T.blank_beyond_cut(crop, matrix, None) is crop
