@@ -185,6 +185,30 @@ def test_the_torch_backend_reads_the_checkpoint_through_the_description():
     assert info.flip_indices == meta["flip_indices"] and info.heatmap_size == (64, 48)
 
 
+def test_both_backends_give_the_estimator_the_same_description():
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("torch")
+    from lgmpose.inference.estimator import PoseEstimator
+    from lgmpose.inference.onnx_runtime import OnnxPoseModel
+    from lgmpose.serve.service import _model_name
+
+    onnx_info = OnnxPoseModel(ONNX).info
+    est_onnx, est_pt = PoseEstimator(weights=ONNX), PoseEstimator(weights=PT)
+    assert est_onnx.info is est_onnx.model.info
+    for a, b in [(onnx_info, est_pt.info), (est_onnx.info, est_pt.info)]:
+        assert a.codec_config() == b.codec_config() and a.input_size == b.input_size
+        assert a.dataset == b.dataset and a.model_config == b.model_config
+        assert a.model_name == b.model_name == "lgm_pose"
+    # the service names the model from the description, for either file
+    assert _model_name(est_onnx) == _model_name(est_pt) == "lgm_pose"
+
+
+def test_the_model_name_survives_without_a_config():
+    info = ModelInfo.from_meta({"model_name": "lgm_pose"})
+    assert info.model_name == "lgm_pose" and info.model_config is None
+    assert ModelInfo.from_meta(info.to_meta()).model_name == "lgm_pose"
+
+
 def test_eval_takes_the_keypoint_set_from_the_checkpoint():
     from lgmpose.data.metainfo import load_metainfo
     from lgmpose.engine.builders import build_metainfo, follow_checkpoint

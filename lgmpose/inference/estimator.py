@@ -29,7 +29,6 @@ from lgmpose.data.transforms import transform_points
 from lgmpose.detectors import PersonDetector, build_detector
 from lgmpose.detectors.boxes import boxes_from_keypoints, validate_boxes
 from lgmpose.errors import LgmposeError
-from lgmpose.inference.model_info import ModelInfo
 from lgmpose.inference.sources import as_image
 from lgmpose.scoring import rescore
 
@@ -128,12 +127,11 @@ class PoseEstimator:
             from lgmpose.inference.onnx_runtime import OnnxPoseModel
 
             self.model = OnnxPoseModel(self.weights, device, threads)
-            self.info = ModelInfo.from_meta(self.model.metadata, self.model.input_size)
         else:
             from lgmpose.inference.torch_backend import TorchPoseModel
 
             self.model = TorchPoseModel(self.weights, device, threads)
-            self.info = self.model.info
+        self.info = self.model.info
         self.input_size = self.info.input_size
         self.codec = build_codec(**self.info.codec_config())
         self.metainfo = self._metainfo()

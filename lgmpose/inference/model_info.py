@@ -27,6 +27,11 @@ class ModelInfo:
     heatmap_stride: int = HEATMAP_STRIDE
     flip_indices: list[int] | None = None
     model_config: dict | None = None  # the architecture (what ``create_model`` takes), if known
+    model_name: str | None = None     # the architecture's registered name, if known
+
+    def __post_init__(self) -> None:
+        if self.model_name is None and self.model_config is not None:
+            self.model_name = self.model_config.get("name")
 
     @property
     def heatmap_size(self) -> tuple[int, int]:
@@ -66,10 +71,12 @@ class ModelInfo:
             meta["metainfo"] = self.metainfo
         if self.model_config is not None:
             config = dict(self.model_config)
-            meta["model_name"] = config.get("name")
             meta["model_config"] = config
             if config.get("num_keypoints") is not None:
                 meta["num_keypoints"] = int(config["num_keypoints"])
+        name = self.model_name or (self.model_config or {}).get("name")
+        if name is not None:
+            meta["model_name"] = str(name)
         return meta
 
     @classmethod
@@ -103,6 +110,9 @@ class ModelInfo:
             info.flip_indices = [int(i) for i in flip]
         if isinstance(meta.get("model_config"), dict):
             info.model_config = dict(meta["model_config"])
+        name = meta.get("model_name") or (info.model_config or {}).get("name")
+        if isinstance(name, str) and name:
+            info.model_name = name
         names = meta.get("keypoint_names")
         if isinstance(names, list):
             info.keypoint_names = [str(n) for n in names]

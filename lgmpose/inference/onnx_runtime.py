@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from lgmpose.errors import LgmposeError
-from lgmpose.inference.model_info import HEATMAP_STRIDE
+from lgmpose.inference.model_info import HEATMAP_STRIDE, ModelInfo
 
 __all__ = ["create_session", "OnnxPoseModel", "providers_for", "session_options"]
 
@@ -83,7 +83,8 @@ def _parse_meta_value(value: str):
 class OnnxPoseModel:
     """A pose network exported to ONNX: ``images[B, 3, H, W] -> heatmaps[B, K, h, w]``.
 
-    Reads the export's metadata (input size, normalisation, keypoint names) when present. A model
+    Reads the export's metadata (input size, normalisation, keypoint names) when present, as
+    :attr:`info` (a :class:`~lgmpose.inference.model_info.ModelInfo`, like the torch backend's). A model
     exported with a fixed batch of 1 is run crop by crop; otherwise all crops go in one call.
     """
 
@@ -145,6 +146,7 @@ class OnnxPoseModel:
         self.num_keypoints = out_shape[1] if isinstance(out_shape[1], int) else None
         if self.num_keypoints is not None and self.num_keypoints < 1:
             raise not_a_pose_model("no heatmap channel")
+        self.info = ModelInfo.from_meta(self.metadata, self.input_size)
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         images = np.ascontiguousarray(images, dtype=np.float32)

@@ -73,12 +73,8 @@ def rss_bytes(pid: int | str = "self") -> int | None:
 
 
 def _model_name(estimator) -> str:
-    meta = getattr(estimator.model, "metadata", None) or getattr(estimator.model, "meta", None)
-    meta = meta if isinstance(meta, dict) else {}
-    name = meta.get("model_name")
-    if not name and isinstance(meta.get("model_config"), dict):
-        name = meta["model_config"].get("name")
-    return str(name or Path(estimator.weights).stem)
+    info = getattr(estimator, "info", None)
+    return str(getattr(info, "model_name", None) or Path(estimator.weights).stem)
 
 
 class PoseService:
