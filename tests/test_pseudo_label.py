@@ -234,3 +234,16 @@ def test_cli_with_movenet_lightning_teacher(shared_data, tmp_path):
         errors += list(np.linalg.norm(kps[:5][both, :2] - hidden[:5][both, :2], axis=1) / size)
     assert len(errors) >= 10                                   # face points were filled ...
     assert np.median(errors) < 0.05                            # ... close to the hidden truth
+
+
+def test_cli_needs_a_teacher_except_to_remerge(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "lgmpose", "pseudo-label", "--coco", "a.json",
+                           "--out", str(tmp_path / "x.json")], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 2 and "--teacher and --images are needed" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "lgmpose", "pseudo-label", "--remerge",
+                           str(tmp_path / "missing.json.gz"), "--out", str(tmp_path / "x.json")],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "missing.json.gz" in proc.stderr
+    assert "Traceback" not in proc.stderr
