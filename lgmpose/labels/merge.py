@@ -94,9 +94,9 @@ def merge_labels(gt: np.ndarray | None, gt_labelled: np.ndarray | None, teacher:
         gt_labelled = np.zeros(k, bool)
     gt = np.asarray(gt, np.float32).copy()
     gt_labelled = np.asarray(gt_labelled).astype(bool).copy()
-    agree, crossed = lr_agreement(gt, gt_labelled, teacher, teacher_scores, flip_pairs, kpt_thr,
-                                  0.05 * size)
-    swapped = crossed >= min_pairs and agree == 0
+    straight, crossed = crossed_pairs(gt, gt_labelled, teacher, teacher_scores, flip_pairs,
+                                      kpt_thr, 0.05 * size)
+    swapped = len(crossed) >= min_pairs and not straight
     if swapped:
         order = np.arange(k)
         for a, b in flip_pairs:
@@ -115,8 +115,8 @@ def merge_labels(gt: np.ndarray | None, gt_labelled: np.ndarray | None, teacher:
     scores = np.where(gt_labelled, 1.0, teacher_scores).astype(np.float32)
     labelled = gt_labelled | from_teacher
     keypoints[~labelled] = 0.0
-    return MergedLabel(keypoints, labelled, scores, from_teacher, bool(swapped), agree + crossed,
-                       pairs_swapped)
+    return MergedLabel(keypoints, labelled, scores, from_teacher, bool(swapped),
+                       len(straight) + len(crossed), pairs_swapped)
 
 
 def box_from_keypoints(keypoints: np.ndarray, labelled: np.ndarray,

@@ -25,7 +25,7 @@ import numpy as np
 from lgmpose.data.image_io import read_image
 from lgmpose.defaults import KPT_THR, LABEL_DET_THR
 from lgmpose.errors import LgmposeError
-from lgmpose.labels.merge import box_from_keypoints, merge_labels
+from lgmpose.labels.merge import MergedLabel, box_from_keypoints, merge_labels
 from lgmpose.labels.sources import Entry, Person
 from lgmpose.utils.atomic import atomic_write_text
 
@@ -47,6 +47,19 @@ def _people(entry: Entry, image: np.ndarray, detector: Detector | None, det_thr:
             if s >= det_thr and b[3] >= min_height * h]
 
 
+def _label_fields(merged: MergedLabel) -> dict[str, Any]:
+    """The keys of an annotation that come from a merge (both labelling and re-merging write them)."""
+    triples = np.concatenate([merged.keypoints, 2.0 * merged.labelled[:, None]], axis=1)
+    return {
+        "num_keypoints": int(merged.labelled.sum()),
+        "keypoints": [round(float(v), 2) for v in triples.reshape(-1)],
+        "keypoint_scores": [round(float(v), 3) for v in merged.scores],
+        "from_ground_truth": int((merged.labelled & ~merged.from_teacher).sum()),
+        "lr_swapped": merged.swapped,
+        "pairs_swapped": merged.pairs_swapped,
+    }
+
+
 def _annotation(person: Person, image: np.ndarray, teacher: Teacher, metainfo, kpt_thr: float,
                 min_keypoints: int, fix_pairs: bool = False) -> dict[str, Any] | None:
     keypoints, scores = teacher(image, person.box)
@@ -59,19 +72,13 @@ def _annotation(person: Person, image: np.ndarray, teacher: Teacher, metainfo, k
         merged.keypoints, merged.labelled, image.shape[:2])
     if box is None:
         return None
-    triples = np.concatenate([merged.keypoints, 2.0 * merged.labelled[:, None]], axis=1)
     teacher_triples = np.concatenate([keypoints, scores[:, None]], axis=1)
     return {
         "category_id": 1, "iscrowd": 0,
         "bbox": [round(float(v), 2) for v in box],
         "area": round(float(box[2] * box[3]), 2),
-        "num_keypoints": int(merged.labelled.sum()),
-        "keypoints": [round(float(v), 2) for v in triples.reshape(-1)],
-        "keypoint_scores": [round(float(v), 3) for v in merged.scores],
+        **_label_fields(merged),
         "teacher_keypoints": [round(float(v), 3) for v in teacher_triples.reshape(-1)],
-        "from_ground_truth": int((merged.labelled & ~merged.from_teacher).sum()),
-        "lr_swapped": merged.swapped,
-        "pairs_swapped": merged.pairs_swapped,
     }
 
 
@@ -201,15 +208,10 @@ def remerge(in_file: str | os.PathLike, out: str | os.PathLike, metainfo="coco",
             record["dropped"] += 1
             continue
         new = {k: v for k, v in ann.items() if k not in ("id", "image_id")}
-        new.update({
-            "num_keypoints": int(merged.labelled.sum()),
-            "keypoints": [round(float(v), 2) for v in np.concatenate(
-                [merged.keypoints, 2.0 * merged.labelled[:, None]], axis=1).reshape(-1)],
-            "keypoint_scores": [round(float(v), 3) for v in merged.scores],
-            "from_ground_truth": int((merged.labelled & ~merged.from_teacher).sum()),
-            "lr_swapped": bool(ann.get("lr_swapped", False) or merged.swapped),
-            "pairs_swapped": int(ann.get("pairs_swapped", 0)) + merged.pairs_swapped,
-        })
+        new.update(_label_fields(merged))
+        # what earlier merges corrected stays counted
+        new["lr_swapped"] = bool(ann.get("lr_swapped", False) or merged.swapped)
+        new["pairs_swapped"] = int(ann.get("pairs_swapped", 0)) + merged.pairs_swapped
         record["annotations"].append(new)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
