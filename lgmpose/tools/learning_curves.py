@@ -1,12 +1,13 @@
-"""Learning curves of training runs: a validation metric against the number of crops seen.
+"""Learning curves of training runs: a validation metric against crops seen or training minutes.
 
 Reads each run's ``log.jsonl`` and ``config.yaml`` (written by ``lgmpose train``), prints a markdown
 table and, with ``--plot``, draws the curves (matplotlib, the ``bench`` extra)::
 
-    python -m lgmpose.tools.learning_curves work_dirs/a work_dirs/b --metric AP --plot curves.png
+    lgmpose curves work_dirs/a work_dirs/b --metric AP --plot curves.png
+    lgmpose curves "small=work_dirs/a" "wide=work_dirs/b" --x minutes   # runs of one time budget
 
-A run that continues another one (``train.init_from``) is placed after it with ``DIR@CROPS``, the
-crops the earlier run had seen: ``"stage 2=work_dirs/stage2@108000"``.
+A run that continues another one (``train.init_from``) is placed after it with ``DIR@OFFSET``, the
+crops (or minutes) the earlier run had used: ``"stage 2=work_dirs/stage2@108000"``.
 """
 from __future__ import annotations
 
@@ -18,76 +19,118 @@ from typing import Any
 
 from lgmpose.errors import LgmposeError
 
-__all__ = ["read_curve", "main"]
+__all__ = ["X_AXES", "read_curve", "parse_run", "format_table", "plot_curves", "main"]
+
+# x axis -> (label, unit in the table)
+X_AXES = {"crops": "crops seen", "minutes": "training minutes"}
 
 
-def read_curve(work_dir: str | Path, metric: str = "AP") -> list[tuple[int, float]]:
-    """``[(crops seen, metric), ...]`` of one run, one point per validation."""
+def read_curve(work_dir: str | Path, metric: str = "AP",
+               x: str = "crops") -> list[tuple[float, float]]:
+    """``[(x, metric), ...]`` of one run, one point per validation. ``x`` is ``crops`` (crops
+    seen) or ``minutes`` (training time, the epochs' ``epoch_time_s``; validation excluded)."""
     from lgmpose.engine.config import load_config
 
+    if x not in X_AXES:
+        raise LgmposeError(f"unknown x axis {x!r}; choose from {', '.join(X_AXES)}")
     work_dir = Path(work_dir)
     log, config = work_dir / "log.jsonl", work_dir / "config.yaml"
     if not log.is_file() or not config.is_file():
         raise LgmposeError(f"'{work_dir}' is not a training work dir (needs log.jsonl and "
                            "config.yaml)")
     batch = int(load_config(config)["train"]["batch_size"])
-    points, iters = [], 0
-    for line in log.read_text().splitlines():
-        record: dict[str, Any] = json.loads(line)
+    points, iters, seconds = [], 0, 0.0
+    for number, line in enumerate(log.read_text().splitlines(), 1):
+        try:
+            record: dict[str, Any] = json.loads(line)
+        except json.JSONDecodeError:
+            raise LgmposeError(f"'{log}' line {number}: not JSON") from None
         if "epoch" not in record or "iters" not in record:
             continue
         iters += int(record["iters"])
+        if x == "minutes" and "epoch_time_s" not in record:
+            raise LgmposeError(f"'{log}' line {number}: no epoch_time_s for a minutes axis")
+        seconds += float(record.get("epoch_time_s", 0.0))
         value = record.get(f"val/{metric}")
         if value is not None:
-            points.append((iters * batch, float(value)))
+            points.append((iters * batch if x == "crops" else seconds / 60.0, float(value)))
     return points
+
+
+def parse_run(spec: str) -> tuple[str, str, float]:
+    """``NAME=DIR@OFFSET`` -> (name, dir, offset); NAME defaults to the folder's name."""
+    name, _, path = spec.rpartition("=")
+    path, _, offset = path.partition("@")
+    try:
+        start = float(offset or 0)
+    except ValueError:
+        raise LgmposeError(f"{spec!r}: the number after '@' must be a crop count or minutes") \
+            from None
+    return name or Path(path).name, path, start
+
+
+def format_table(curves: dict[str, list[tuple[float, float]]], metric: str, x: str) -> str:
+    rows = [f"| run | {X_AXES[x]} | {metric} |", "| --- | --- | --- |"]
+    for name, points in curves.items():
+        for at, value in points:
+            shown = f"{int(round(at)):,}" if x == "crops" else f"{at:.1f}"
+            rows.append(f"| {name} | {shown} | {value:.4f} |")
+    return "\n".join(rows)
+
+
+def plot_curves(curves: dict[str, list[tuple[float, float]]], metric: str, x: str,
+                out: str | Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from lgmpose.utils.atomic import atomic_path
+
+    scale = 1000.0 if x == "crops" else 1.0
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, points in curves.items():
+        ax.plot([a / scale for a, _ in points], [v for _, v in points], marker="o", label=name)
+    ax.set_xlabel("crops seen (thousands)" if x == "crops" else "training minutes")
+    ax.set_ylabel(f"validation {metric}")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("runs", nargs="+", help="work dirs; NAME=DIR sets the curve's label, "
+                        "DIR@OFFSET starts it after OFFSET crops or minutes (a run continuing "
+                        "another)")
+    parser.add_argument("--metric", default="AP", help="validation key (default: AP)")
+    parser.add_argument("--x", choices=sorted(X_AXES), default="crops",
+                        help="x axis: crops seen (default) or training minutes")
+    parser.add_argument("--plot", metavar="PNG", help="also draw the curves")
+
+
+def run(args: argparse.Namespace) -> int:
+    curves = {}
+    for spec in args.runs:
+        name, path, start = parse_run(spec)
+        curves[name] = [(start + at, value) for at, value in read_curve(path, args.metric, args.x)]
+    print(format_table(curves, args.metric, args.x))
+    if args.plot:
+        plot_curves(curves, args.metric, args.x, args.plot)
+        print(f"plot: {args.plot}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("runs", nargs="+", help="work dirs; NAME=DIR sets the curve's label, DIR@CROPS starts it "
-                        "after CROPS crops (a run continuing another)")
-    parser.add_argument("--metric", default="AP", help="validation key (default: AP)")
-    parser.add_argument("--plot", metavar="PNG", help="also draw the curves")
-    args = parser.parse_args(argv)
-    curves = {}
+    add_arguments(parser)
     try:
-        for spec in args.runs:
-            name, _, path = spec.rpartition("=")
-            path, _, offset = path.partition("@")
-            try:
-                start = int(offset or 0)
-            except ValueError:
-                raise LgmposeError(f"{spec!r}: the number after '@' must be a crop count") from None
-            curves[name or Path(path).name] = [(start + crops, value) for crops, value
-                                               in read_curve(path, args.metric)]
+        return run(parser.parse_args(argv))
     except LgmposeError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(f"| run | crops seen | {args.metric} |\n| --- | --- | --- |")
-    for name, points in curves.items():
-        for crops, value in points:
-            print(f"| {name} | {crops:,} | {value:.4f} |")
-    if args.plot:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        from lgmpose.utils.atomic import atomic_path
-
-        fig, ax = plt.subplots(figsize=(6, 4))
-        for name, points in curves.items():
-            ax.plot([c / 1000 for c, _ in points], [v for _, v in points], marker="o", label=name)
-        ax.set_xlabel("crops seen (thousands)")
-        ax.set_ylabel(f"validation {args.metric}")
-        ax.grid(alpha=0.3)
-        ax.legend()
-        fig.tight_layout()
-        with atomic_path(args.plot) as tmp:
-            fig.savefig(tmp, format="png", dpi=120)
-        print(f"plot: {args.plot}")
-    return 0
 
 
 if __name__ == "__main__":
