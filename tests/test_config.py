@@ -118,3 +118,21 @@ def test_renamed_threshold_keys_are_still_read(tmp_path):
     assert cfg["test"]["rescore_thr"] == 0.25 and "vis_thr" not in cfg["test"]
     assert load_config(old, ["test.vis_thr=0.1"])["test"]["rescore_thr"] == 0.1
     assert load_config("coco_256x192")["test"]["rescore_thr"] == 0.2
+
+
+def test_ablation_configs_build_the_networks_the_docs_compare():
+    from lgmpose.engine import builders
+
+    params = {"ablation_lgm_pose": 368_271, "ablation_lgm_design": 684_327,
+              "ablation_lgm_wide": 930_023, "ablation_lite_hrnet_18": 1_130_769,
+              "ablation_mobilenetv2_sb": 9_569_809}
+    recipes = set()
+    for name, expected in params.items():
+        cfg = load_config(name)
+        model = builders.build_model(cfg, builders.build_metainfo(cfg))
+        assert sum(p.numel() for p in model.parameters()) == expected, name
+        assert model.model_config["heatmap_norm"] == "softmax", name
+        t = cfg["train"]
+        recipes.add((t["loss"], t["optimizer"], t["lr"], t["lr_policy"], t["epochs"],
+                     t["batch_size"], str(cfg["data"]["train"]), str(cfg["data"]["aug"])))
+    assert len(recipes) == 1   # only the network and the number of iterations differ
