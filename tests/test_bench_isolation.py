@@ -54,7 +54,10 @@ def test_a_stopped_worker_cannot_run_while_another_is_timed(fakes_importable):
 
 def test_adding_a_second_model_does_not_change_the_first_ones_median(tmp_path):
     """Model A alone, then A with a heavier 2-thread model B, three times over: A's median with B
-    stays within the spread of A's medians alone (ratios, so the test holds on any machine)."""
+    is not slower than the spread of A's medians alone allows (ratios, so the test holds on any
+    machine). Only a slowdown is what isolation prevents: B's idle threads spinning while A is
+    timed. A median that reads lower with B (seen on a busy machine: caches and clocks warmed by
+    B) is not that failure, and a two-sided bound made the test flaky."""
     a = conv_stack_onnx(tmp_path / "a.onnx", channels=16, size=32, layers=6)
     b = conv_stack_onnx(tmp_path / "b.onnx", channels=32, size=64, layers=6, seed=1)
     spec_a = {"kind": "onnx", "path": str(a), "model": "a", "threads": 2}
@@ -70,7 +73,7 @@ def test_adding_a_second_model_does_not_change_the_first_ones_median(tmp_path):
     noise = max(alone) / min(alone)  # run-to-run spread of the same measurement
     ratio = float(np.median(together) / np.median(alone))
     tolerance = 1.15 * max(noise, 1.1)
-    assert 1 / tolerance <= ratio <= tolerance, (alone, together)
+    assert ratio <= tolerance, (alone, together)
 
 
 def test_a_worker_error_is_one_line_naming_the_model(tmp_path):
