@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     shown = sum(s >= args.kpt_thr for s in scores)
     if scores and shown < 0.5 * len(scores):
         print(f"note: only {shown} of {len(scores)} keypoints reached the drawing threshold "
-              f"{args.kpt_thr}, so the pictures show mostly person boxes. The model's confidence "
+              f"{args.kpt_thr}, so the rest are not drawn. The model's confidence "
               "is low: the bundled checkpoint is still a weak model (see "
               "lgmpose/weights/README.md for what it was trained on and how it scores). `lgmpose demo --kpt-thr 0` draws every predicted "
               "keypoint; --weights on `lgmpose predict` takes a better model.")
