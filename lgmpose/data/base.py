@@ -5,14 +5,17 @@ import os
 
 import numpy as np
 
+from lgmpose.data import transforms as T
 from lgmpose.data.image_io import read_image
+from lgmpose.errors import LgmposeError
 from lgmpose.data.pipeline import TopDownPipeline
 
 __all__ = ["TopDownDataset"]
 
 AUG_KEYS = ("flip_prob", "half_body_prob", "half_body_min_joints", "scale_factor", "rot_factor",
             "rot_prob", "shift_factor", "shift_prob", "color_prob", "color_strength",
-            "occlusion_prob", "occlusion_max_area", "truncation_prob")
+            "occlusion_prob", "occlusion_max_area", "truncation_prob", "person_occlusion_prob",
+            "person_occlusion_max_area")
 
 
 class TopDownDataset:
@@ -32,7 +35,6 @@ class TopDownDataset:
         aug = dict(aug or {})
         unknown = set(aug) - set(AUG_KEYS)
         if unknown:
-            from lgmpose.errors import LgmposeError
             raise LgmposeError(f"unknown augmentation option(s) {sorted(unknown)}; "
                                f"known: {', '.join(AUG_KEYS)}")
         self.pipeline = TopDownPipeline(input_size=input_size, codec=codec, metainfo=metainfo,
@@ -55,8 +57,12 @@ class TopDownDataset:
         image file when it cannot be read."""
         record = self.records[index]
         image = read_image(record["image_file"])
+        occluder = None
+        if rng is not None and self.pipeline.person_occlusion_prob > 0 \
+                and rng.random() < self.pipeline.person_occlusion_prob:
+            occluder = self._occluder(index, rng)
         sample = self.pipeline(image, record["center"], record["scale"], record["keypoints"],
-                               record["keypoints_visible"], rng=rng)
+                               record["keypoints_visible"], rng=rng, occluder=occluder)
         sample.update({
             "index": int(index),
             "image_id": int(record["image_id"]),
@@ -67,3 +73,17 @@ class TopDownDataset:
             "area": float(np.prod(record["scale"])),
         })
         return sample
+
+    def _occluder(self, index: int, rng: np.random.Generator) -> np.ndarray | None:
+        """A piece of another record's person for the person-occlusion augmentation; None when
+        there is no other record or its picture cannot be read (that record's own turn reports it)."""
+        if len(self.records) < 2:
+            return None
+        other = int(rng.integers(len(self.records) - 1))
+        record = self.records[other + (other >= index)]
+        try:
+            image = read_image(record["image_file"])
+        except LgmposeError:
+            return None
+        return T.cut_occluder(image, record["keypoints"], record["keypoints_visible"],
+                              record["bbox"], rng)

@@ -23,8 +23,10 @@ class TopDownPipeline:
     ``scale_factor``, ``rot_factor``, ``rot_prob``, ``shift_factor``, ``shift_prob``,
     ``color_prob``, ``color_strength`` (brightness/contrast/saturation), ``occlusion_prob``,
     ``occlusion_max_area`` (a noise rectangle over part of the crop), ``truncation_prob`` (the
-    person cut off by a picture border, see :func:`lgmpose.data.transforms.random_truncation`);
-    the last three default to off.
+    person cut off by a picture border, see :func:`lgmpose.data.transforms.random_truncation`),
+    ``person_occlusion_prob`` and ``person_occlusion_max_area`` (a piece of another person's picture
+    pasted over part of the crop; the dataset cuts it and passes it as ``occluder``); the
+    occlusion and truncation options default to off.
     ``use_joint_weights`` multiplies the target weights by the metainfo's joint weights.
     """
 
@@ -35,7 +37,8 @@ class TopDownPipeline:
                  shift_factor: float = 0.0, shift_prob: float = 0.3,
                  color_prob: float = 0.0, color_strength: float = 0.3,
                  occlusion_prob: float = 0.0, occlusion_max_area: float = 0.15,
-                 truncation_prob: float = 0.0, use_joint_weights: bool = False, udp: bool | None = None):
+                 truncation_prob: float = 0.0, person_occlusion_prob: float = 0.0,
+                 person_occlusion_max_area: float = 0.25, use_joint_weights: bool = False, udp: bool | None = None):
         self.input_size = (int(input_size[0]), int(input_size[1]))
         self.codec = None if codec is None else build_codec(codec, input_size=self.input_size) \
             if not isinstance(codec, HeatmapCodec) else codec
@@ -48,12 +51,15 @@ class TopDownPipeline:
         self.color_prob, self.color_strength = color_prob, color_strength
         self.occlusion_prob, self.occlusion_max_area = occlusion_prob, occlusion_max_area
         self.truncation_prob = truncation_prob
+        self.person_occlusion_prob = person_occlusion_prob
+        self.person_occlusion_max_area = person_occlusion_max_area
         self.use_joint_weights = use_joint_weights
         self.udp = bool(self.codec.udp) if udp is None and self.codec is not None else bool(udp)
         self.aspect_ratio = self.input_size[1] / self.input_size[0]
 
     def __call__(self, image: np.ndarray, center, scale, keypoints=None, visible=None,
-                 rng: np.random.Generator | None = None) -> dict:
+                 rng: np.random.Generator | None = None,
+                 occluder: np.ndarray | None = None) -> dict:
         k = self.metainfo.num_keypoints
         center = np.asarray(center, dtype=np.float32).copy()
         scale = np.asarray(scale, dtype=np.float32).copy()
@@ -88,6 +94,7 @@ class TopDownPipeline:
             crop = T.blank_beyond_cut(crop, matrix, cut)
             crop = T.random_color(crop, rng, self.color_strength, self.color_prob)
             crop = T.random_occlusion(crop, rng, self.occlusion_prob, self.occlusion_max_area)
+            crop = T.paste_occluder(crop, occluder, rng, self.person_occlusion_max_area)
         crop_keypoints = T.transform_points(keypoints, matrix)
         if flip:
             index = np.asarray(self.metainfo.flip_indices)

@@ -26,6 +26,7 @@ __all__ = [
     "get_affine_transform", "warp_affine", "transform_points", "flip_matrix",
     "flip_keypoints", "random_scale_rotation", "random_shift", "half_body_center_scale",
     "select_half_body", "normalize_image", "random_truncation", "blank_beyond_cut",
+    "cut_occluder", "paste_occluder",
 ]
 
 # The one definition of the input normalisation (RGB, 0-255 scale); exports store these values.
@@ -215,6 +216,46 @@ def random_occlusion(crop: np.ndarray, rng: np.random.Generator, prob: float = 0
     y, x = int(rng.integers(0, h - rh + 1)), int(rng.integers(0, w - rw + 1))
     out = crop.copy()
     out[y:y + rh, x:x + rw] = rng.integers(0, 256, size=(rh, rw, crop.shape[2]), dtype=np.uint8)
+    return out
+
+
+def cut_occluder(image: np.ndarray, keypoints: np.ndarray, visible: np.ndarray, bbox,
+                 rng: np.random.Generator) -> np.ndarray | None:
+    """A piece of another person's picture to paste over a crop (:func:`paste_occluder`): a square
+    around one of their visible joints (a limb, a head, a torso), a quarter to a half of their box's
+    longer side wide. None when the person has no visible joint or the square leaves the picture."""
+    ids = np.flatnonzero(np.asarray(visible).reshape(-1) > 0)
+    if len(ids) == 0:
+        return None
+    x, y = np.asarray(keypoints, dtype=np.float32).reshape(-1, 2)[int(rng.choice(ids))]
+    half = 0.5 * rng.uniform(0.25, 0.5) * max(float(bbox[2]), float(bbox[3]))
+    h, w = image.shape[:2]
+    x0, x1 = int(max(0, round(x - half))), int(min(w, round(x + half)))
+    y0, y1 = int(max(0, round(y - half))), int(min(h, round(y + half)))
+    if x1 - x0 < 4 or y1 - y0 < 4:
+        return None
+    return image[y0:y1, x0:x1].copy()
+
+
+def paste_occluder(crop: np.ndarray, patch: np.ndarray | None, rng: np.random.Generator,
+                   max_area: float = 0.25) -> np.ndarray:
+    """Paste ``patch`` (a piece of another person, see :func:`cut_occluder`), resized to cover 5% to
+    ``max_area`` of the crop and mirrored at random, at a random place. COCO's boxes hold other
+    people's limbs and bodies, LSPET's rarely; the keypoints under the patch keep their targets, so
+    the network learns to tell the framed person from a neighbour and to infer what is hidden."""
+    if patch is None or patch.size == 0:
+        return crop
+    h, w = crop.shape[:2]
+    area = rng.uniform(0.05, max_area) * h * w
+    ph, pw = patch.shape[:2]
+    factor = math.sqrt(area / (ph * pw))
+    rh, rw = min(h, max(2, int(round(ph * factor)))), min(w, max(2, int(round(pw * factor))))
+    piece = cv2.resize(patch, (rw, rh), interpolation=cv2.INTER_LINEAR)
+    if rng.random() < 0.5:
+        piece = piece[:, ::-1]
+    y, x = int(rng.integers(0, h - rh + 1)), int(rng.integers(0, w - rw + 1))
+    out = crop.copy()
+    out[y:y + rh, x:x + rw] = piece
     return out
 
 
