@@ -96,3 +96,35 @@ def test_keypoint_count_must_match_metainfo(shared_data):
     ann, images = _mini(shared_data)
     with pytest.raises(LgmposeError, match="17 keypoints"):
         CocoKeypointDataset(ann, images, metainfo="mpii")
+
+
+def test_person_occlusion_pastes_another_persons_picture(tmp_path):
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from synthetic_coco import write_dataset
+
+    root = write_dataset(tmp_path / "d", num_images=4, persons_per_image=1)
+    common = dict(ann_file=root / "annotations/train.json", img_dir=root / "images",
+                  input_size=(64, 64), codec="udp", train=True, seed=3)
+    plain = CocoKeypointDataset(**common, aug={"flip_prob": 0.0, "rot_prob": 0.0,
+                                               "scale_factor": 0.0, "half_body_prob": 0.0})
+    occluded = CocoKeypointDataset(**common, aug={"flip_prob": 0.0, "rot_prob": 0.0,
+                                                  "scale_factor": 0.0, "half_body_prob": 0.0,
+                                                  "person_occlusion_prob": 1.0})
+    changed = 0
+    for i in range(len(plain)):
+        a, b = plain[i], occluded[i]
+        np.testing.assert_allclose(a["keypoints"], b["keypoints"])     # targets are kept
+        np.testing.assert_array_equal(a["target_weight"], b["target_weight"])
+        np.testing.assert_array_equal(b["image"], occluded[i]["image"])  # seeded
+        changed += int(np.abs(a["image"] - b["image"]).max() > 0)
+    assert changed >= len(plain) - 1
+    # an unreadable picture of the other person is skipped, not raised: its own turn reports it
+    (root / "images" / "000002.png").write_bytes(b"garbage")
+    assert occluded[0]["image"].shape == (3, 64, 64)
+
+
+def test_person_occlusion_is_a_known_augmentation_option(tmp_path):
+    with pytest.raises(LgmposeError, match="unknown augmentation"):
+        CocoKeypointDataset(tmp_path / "x.json", tmp_path, train=True, aug={"person_occlusion": 1})

@@ -161,3 +161,41 @@ def test_truncation_cuts_the_body_at_a_border_and_reframes_the_crop():
     out = T.random_truncation(keypoints, visible, center, scale, 0.75, rng, 0.0)
     assert out[3] is None and rng.bit_generator.state == state
     assert T.blank_beyond_cut(crop, matrix, None) is crop
+
+
+def test_cut_occluder_is_a_square_around_a_visible_joint():
+    image = np.zeros((500, 400, 3), np.uint8)       # room around the joint: nothing is clipped
+    keypoints, visible = _upright_person(), np.zeros(17, np.float32)
+    visible[9] = 1                                   # only the left wrist (145, 210)
+    image[205:216, 140:151] = 255                    # a white mark on it
+    for seed in range(20):
+        patch = T.cut_occluder(image, keypoints, visible, [40, 20, 120, 370],
+                               np.random.default_rng(seed))
+        side = patch.shape[0]
+        assert patch.shape[1] == side and 0.25 * 370 - 2 <= side <= 0.5 * 370 + 2
+        # the joint's mark is in the middle of the patch
+        ys, xs = np.nonzero(patch[..., 0])
+        assert abs(ys.mean() - side / 2) < 2 and abs(xs.mean() - side / 2) < 2
+    assert T.cut_occluder(image, keypoints, np.zeros(17), [40, 20, 120, 370],
+                          np.random.default_rng(0)) is None
+    # a joint at the picture's corner with a tiny box leaves too little to cut
+    corner = np.zeros((17, 2), np.float32)
+    assert T.cut_occluder(image, corner, np.ones(17), [0, 0, 4, 4], np.random.default_rng(0)) is None
+
+
+def test_paste_occluder_covers_a_bounded_part_of_the_crop():
+    crop = np.zeros((256, 192, 3), np.uint8)
+    patch = np.full((30, 60, 3), 200, np.uint8)
+    fractions = []
+    for seed in range(40):
+        out = T.paste_occluder(crop, patch, np.random.default_rng(seed), max_area=0.2)
+        assert crop.max() == 0                        # the input is not modified
+        covered = out[..., 0] > 0
+        fractions.append(covered.mean())
+        ys, xs = np.nonzero(covered)                  # one rectangle of the patch's aspect
+        height, width = np.ptp(ys) + 1, np.ptp(xs) + 1
+        assert covered.sum() == height * width
+        assert width / height == pytest.approx(2.0, rel=0.1)
+    assert 0.045 <= min(fractions) and max(fractions) <= 0.21
+    assert max(fractions) - min(fractions) > 0.05     # the size is drawn, not fixed
+    assert T.paste_occluder(crop, None, np.random.default_rng(0)) is crop
