@@ -7,8 +7,8 @@ import numpy as np
 
 from lgmpose.data import transforms as T
 from lgmpose.data.image_io import read_image
-from lgmpose.errors import LgmposeError
 from lgmpose.data.pipeline import TopDownPipeline
+from lgmpose.errors import LgmposeError
 
 __all__ = ["TopDownDataset"]
 

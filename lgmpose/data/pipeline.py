@@ -38,7 +38,8 @@ class TopDownPipeline:
                  color_prob: float = 0.0, color_strength: float = 0.3,
                  occlusion_prob: float = 0.0, occlusion_max_area: float = 0.15,
                  truncation_prob: float = 0.0, person_occlusion_prob: float = 0.0,
-                 person_occlusion_max_area: float = 0.25, use_joint_weights: bool = False, udp: bool | None = None):
+                 person_occlusion_max_area: float = 0.25, use_joint_weights: bool = False,
+                 udp: bool | None = None):
         self.input_size = (int(input_size[0]), int(input_size[1]))
         self.codec = None if codec is None else build_codec(codec, input_size=self.input_size) \
             if not isinstance(codec, HeatmapCodec) else codec

@@ -223,7 +223,8 @@ def cut_occluder(image: np.ndarray, keypoints: np.ndarray, visible: np.ndarray, 
                  rng: np.random.Generator) -> np.ndarray | None:
     """A piece of another person's picture to paste over a crop (:func:`paste_occluder`): a square
     around one of their visible joints (a limb, a head, a torso), a quarter to a half of their box's
-    longer side wide. None when the person has no visible joint or the square leaves the picture."""
+    longer side wide, clipped to the picture. None when the person has no visible joint or less than
+    4 x 4 pixels of the square lie inside the picture."""
     ids = np.flatnonzero(np.asarray(visible).reshape(-1) > 0)
     if len(ids) == 0:
         return None
