@@ -1,4 +1,6 @@
 import json
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -7,6 +9,9 @@ from lgmpose.data.coco import CocoKeypointDataset
 from lgmpose.data.image_io import read_image
 from lgmpose.data.transforms import get_affine_transform, transform_points
 from lgmpose.errors import LgmposeError
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from synthetic_coco import write_dataset  # noqa: E402
 
 
 def _mini(shared_data, split="val"):
@@ -99,19 +104,12 @@ def test_keypoint_count_must_match_metainfo(shared_data):
 
 
 def test_person_occlusion_pastes_another_persons_picture(tmp_path):
-    import sys
-    from pathlib import Path
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from synthetic_coco import write_dataset
-
     root = write_dataset(tmp_path / "d", num_images=4, persons_per_image=1)
     common = dict(ann_file=root / "annotations/train.json", img_dir=root / "images",
                   input_size=(64, 64), codec="udp", train=True, seed=3)
-    plain = CocoKeypointDataset(**common, aug={"flip_prob": 0.0, "rot_prob": 0.0,
-                                               "scale_factor": 0.0, "half_body_prob": 0.0})
-    occluded = CocoKeypointDataset(**common, aug={"flip_prob": 0.0, "rot_prob": 0.0,
-                                                  "scale_factor": 0.0, "half_body_prob": 0.0,
-                                                  "person_occlusion_prob": 1.0})
+    still = {"flip_prob": 0.0, "rot_prob": 0.0, "scale_factor": 0.0, "half_body_prob": 0.0}
+    plain = CocoKeypointDataset(**common, aug=still)
+    occluded = CocoKeypointDataset(**common, aug={**still, "person_occlusion_prob": 1.0})
     changed = 0
     for i in range(len(plain)):
         a, b = plain[i], occluded[i]
