@@ -12,7 +12,9 @@ import pytest
 from lgmpose.data.metainfo import load_metainfo
 from lgmpose.labels import box_from_keypoints, merge_labels
 from lgmpose.labels.pseudo_label import pseudo_label
-from lgmpose.labels.sources import Entry, Person, coco_entries
+from lgmpose.errors import LgmposeError
+from lgmpose.labels.sources import (Entry, Person, coco_entries, other_people_entries,
+                                    video_entries)
 
 COCO = load_metainfo("coco")
 
@@ -184,6 +186,57 @@ def test_output_is_coco_format_and_an_interrupted_run_resumes(tmp_path):
     np.testing.assert_allclose(kps[:5, :2], truth[:5], atol=0.01)
     assert ann["keypoint_scores"][:5] == [0.9] * 5 and ann["keypoint_scores"][5:] == [1.0] * 12
     assert not (tmp_path / "labels.json.partial.jsonl").exists()
+
+
+def test_other_people_of_a_label_file_skip_the_people_it_holds(tmp_path):
+    """A detection overlapping a labelled person is that person; the others are labelled, under
+    the label file's own image ids and names."""
+    _write_images(tmp_path / "img", 2)
+    labelled_box = [20.0, 20.0, 100.0, 180.0]
+    (tmp_path / "old.json").write_text(json.dumps({
+        "images": [{"id": 7, "file_name": "000.jpg"}, {"id": 9, "file_name": "001.jpg"}],
+        "annotations": [{"id": 1, "image_id": 7, "bbox": labelled_box}],
+        "categories": [{"id": 1, "name": "person"}]}))
+    entries = list(other_people_entries(tmp_path / "old.json", tmp_path / "img"))
+    assert [(e.image_id, e.file_name) for e in entries] == [(7, "000.jpg"), (9, "001.jpg")]
+    assert entries[0].known.tolist() == [labelled_box] and entries[1].known.shape == (0, 4)
+
+    def detector(image):
+        # the labelled person found again (slightly larger box) and a second person beside it
+        return (np.array([[15, 18, 110, 190], [130, 40, 60, 150]], np.float32),
+                np.array([0.9, 0.8], np.float32))
+
+    truth = _standing_person(x0=140, y0=45, scale=0.8)
+    out = tmp_path / "others.json"
+    summary = pseudo_label(entries, _fake_teacher(truth), out, detector=detector, progress=False)
+    result = json.loads(out.read_text())
+    per_image = {}
+    for a in result["annotations"]:
+        per_image.setdefault(a["image_id"], []).append(a["bbox"])
+    assert per_image[7] == [[130.0, 40.0, 60.0, 150.0]]       # only the new person
+    assert len(per_image[9]) == 2                               # nobody known there
+    assert summary["persons"] == 3
+
+
+def test_video_frames_are_written_and_labelled(tmp_path):
+    video = tmp_path / "walk.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (160, 120))
+    for i in range(7):
+        writer.write(np.full((120, 160, 3), 30 * i, np.uint8))
+    writer.release()
+    entries = list(video_entries(video, tmp_path / "frames", every=3))
+    assert [e.file_name for e in entries] == ["walk_000000.jpg", "walk_000003.jpg",
+                                              "walk_000006.jpg"]
+    assert [e.image_id for e in entries] == [1, 4, 7]
+    frame = cv2.imread(str(entries[1].image_file))
+    assert frame.shape == (120, 160, 3) and abs(float(frame.mean()) - 90) < 3
+    stamp = entries[0].image_file.stat().st_mtime_ns
+    assert len(list(video_entries(video, tmp_path / "frames", every=3))) == 3
+    assert entries[0].image_file.stat().st_mtime_ns == stamp     # kept, not written again
+    with pytest.raises(LgmposeError, match="every"):
+        list(video_entries(video, tmp_path / "frames", every=0))
+    with pytest.raises(LgmposeError, match="not a video"):
+        list(video_entries(entries[0].image_file, tmp_path / "frames"))
 
 
 def test_coco_source_keeps_gt_boxes(shared_data):

@@ -19,20 +19,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--lsp", metavar="MAT", help="LSP/LSPET joints.mat (12 COCO joints each)")
     source.add_argument("--folder", action="store_true",
                         help="label every picture in --images (boxes from --detector)")
+    source.add_argument("--video", metavar="FILE",
+                        help="label every --every-th frame of a video (boxes from --detector); "
+                             "the frames are written to --images as JPEG, to train on")
+    source.add_argument("--others-of", metavar="LABELS",
+                        help="label the people a COCO keypoint file (plain or .gz) does not hold "
+                             "yet in its own pictures (boxes from --detector; detections "
+                             "overlapping a labelled person are skipped)")
     source.add_argument("--remerge", metavar="LABELS",
                         help="apply the current merge rules to a label file this command wrote "
                              "earlier (plain or .gz), from the ground truth and teacher answers "
                              "it stores; needs neither --teacher nor --images")
-    parser.add_argument("--images", metavar="DIR", help="folder of the pictures")
+    parser.add_argument("--images", metavar="DIR",
+                        help="folder of the pictures (--video: where its frames are written)")
     parser.add_argument("--out", required=True, metavar="JSON", help="output COCO keypoint file")
     parser.add_argument("--split", choices=["train", "val"], help="LSP: only this split")
-    parser.add_argument("--detector", default="whole_image",
-                        help="--folder: person detector name or file, or whole_image "
-                             "(default: %(default)s)")
+    parser.add_argument("--every", type=int, default=1,
+                        help="--video: label every N-th frame (default: %(default)s)")
+    parser.add_argument("--detector", default=None,
+                        help="--folder/--video/--others-of: person detector name or file, or "
+                             "whole_image (default: whole_image for --folder, auto otherwise)")
     parser.add_argument("--det-thr", type=score, default=LABEL_DET_THR,
-                        help="--folder: detector score threshold (default: %(default)s)")
+                        help="detector score threshold (default: %(default)s)")
     parser.add_argument("--min-height", type=fraction, default=0.2,
-                        help="--folder: smallest box height, as a fraction of the picture's")
+                        help="smallest detected box height, as a fraction of the picture's "
+                             "(default: %(default)s)")
     parser.add_argument("--kpt-thr", type=score, default=KPT_THR,
                         help="teacher keypoints scoring below this get weight 0 "
                              "(default: %(default)s)")
@@ -72,12 +83,21 @@ def run(args: argparse.Namespace) -> int:
         entries, what = sources.coco_entries(args.coco, args.images), f"COCO {Path(args.coco).name}"
     elif args.lsp:
         entries, what = sources.lsp_entries(args.lsp, args.images, args.split), f"LSP {Path(args.lsp).name}" + (f" ({args.split} split)" if args.split else "")
+    elif args.others_of:
+        entries = sources.other_people_entries(args.others_of, args.images)
+        what = f"people not in {Path(args.others_of).name}"
+    elif args.video:
+        entries = sources.video_entries(args.video, args.images, args.every)
+        what = f"frames of {Path(args.video).name} (every {args.every})"
     else:
-        entries, what = sources.folder_entries(args.images), f"pictures in {Path(args.images).name}/ (detector {args.detector})"
-        if args.detector != "whole_image":
+        entries, what = sources.folder_entries(args.images), f"pictures in {Path(args.images).name}/"
+    if not (args.coco or args.lsp):
+        name = args.detector or ("whole_image" if args.folder else "auto")
+        what += f" (detector {name})"
+        if name != "whole_image":
             from lgmpose.detectors import build_detector
 
-            detector = build_detector(args.detector, det_thr=0.0)
+            detector = build_detector(name, det_thr=0.0)
     entries = list(entries)
     summary = pseudo_label(entries, teacher, args.out, kpt_thr=args.kpt_thr,
                            min_keypoints=args.min_keypoints, detector=detector,

@@ -33,6 +33,9 @@ __all__ = ["pseudo_label", "remerge"]
 
 Teacher = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 Detector = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+# a detection overlapping a person labelled already by this much is that person (a detector's box
+# and a box grown from the keypoints of the same person overlap by 0.6-0.9)
+KNOWN_IOU = 0.4
 
 
 def _people(entry: Entry, image: np.ndarray, detector: Detector | None, det_thr: float,
@@ -43,8 +46,14 @@ def _people(entry: Entry, image: np.ndarray, detector: Detector | None, det_thr:
     if detector is None:
         return [Person(np.array([0, 0, w, h], np.float32), keep_box=False)]
     boxes, scores = detector(image)
-    return [Person(np.asarray(b, np.float32)) for b, s in zip(boxes, scores)
+    keep = [np.asarray(b, np.float32) for b, s in zip(boxes, scores)
             if s >= det_thr and b[3] >= min_height * h]
+    if keep and entry.known is not None and len(entry.known):
+        from lgmpose.detectors.boxes import box_iou, xywh_to_xyxy
+
+        overlap = box_iou(xywh_to_xyxy(np.stack(keep)), xywh_to_xyxy(entry.known)).max(axis=1)
+        keep = [b for b, iou in zip(keep, overlap) if iou < KNOWN_IOU]
+    return [Person(b) for b in keep]
 
 
 def _label_fields(merged: MergedLabel) -> dict[str, Any]:

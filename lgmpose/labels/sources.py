@@ -1,8 +1,10 @@
-"""Where the people to pseudo-label come from: a COCO keypoint file, LSP/LSPET, or a folder of
-pictures (boxes from a person detector or the whole picture).
+"""Where the people to pseudo-label come from: a COCO keypoint file, LSP/LSPET, a folder of
+pictures or a video's frames (boxes from a person detector or the whole picture), or the people a
+label file does not hold yet in its own pictures.
 
 Each source yields :class:`Entry` objects (one per image); ``persons`` is None when a detector
-must find them on the decoded image.
+must find them on the decoded image, and ``known`` holds the boxes of people labelled already
+(detections that overlap one of them are not labelled again).
 """
 from __future__ import annotations
 
@@ -16,7 +18,8 @@ import numpy as np
 
 from lgmpose.errors import LgmposeError
 
-__all__ = ["Entry", "Person", "coco_entries", "folder_entries", "lsp_entries"]
+__all__ = ["Entry", "Person", "coco_entries", "folder_entries", "lsp_entries", "other_people_entries",
+           "video_entries"]
 
 @dataclass
 class Person:
@@ -32,6 +35,7 @@ class Entry:
     file_name: str                         # as written into the output (relative to img_dir)
     image_id: int
     persons: list[Person] | None = field(default=None)
+    known: np.ndarray | None = field(default=None)   # [N, 4] xywh boxes labelled already
 
 
 def coco_entries(ann_file: str | os.PathLike, img_dir: str | os.PathLike,
@@ -80,3 +84,56 @@ def folder_entries(img_dir: str | os.PathLike) -> Iterator[Entry]:
 
     for i, path in enumerate(list_images(img_dir), start=1):
         yield Entry(path, path.name, i, None)
+
+
+def other_people_entries(labels_file: str | os.PathLike,
+                         img_dir: str | os.PathLike) -> Iterator[Entry]:
+    """The pictures of a COCO keypoint file (plain or .gz), for a detector to find the people the
+    file does not hold: its boxes are ``known``. Image ids and file names are the file's own, so
+    the new labels can be trained on beside the old ones."""
+    from lgmpose.data.coco import load_coco_json
+
+    path = Path(labels_file)
+    data = load_coco_json(path)
+    try:
+        images = sorted(data["images"], key=lambda im: int(im["id"]))
+        boxes: dict[int, list] = {}
+        for ann in data["annotations"]:
+            boxes.setdefault(int(ann["image_id"]), []).append(ann["bbox"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise LgmposeError(f"label file '{path}': cannot read it ({error})") from None
+    for im in images:
+        known = np.asarray(boxes.get(int(im["id"]), []), np.float32).reshape(-1, 4)
+        yield Entry(Path(img_dir) / im["file_name"], im["file_name"], int(im["id"]), None, known)
+
+
+def video_entries(video: str | os.PathLike, frames_dir: str | os.PathLike,
+                  every: int = 1) -> Iterator[Entry]:
+    """Every ``every``-th frame of a video, written to ``frames_dir`` as
+    ``<video name>_<frame number>.jpg`` (kept when it exists already, so an interrupted run
+    resumes) so that the labels can be trained on; ids are the frame numbers plus one."""
+    import cv2
+
+    from lgmpose.inference.sources import open_source
+    from lgmpose.utils.atomic import atomic_path
+
+    if every < 1:
+        raise LgmposeError(f"video '{video}': --every must be at least 1, got {every}")
+    source = open_source(video)
+    if source.kind != "video":
+        raise LgmposeError(f"'{video}': not a video file")
+    frames_dir = Path(frames_dir)
+    frames_dir.mkdir(parents=True, exist_ok=True)
+    stem = Path(video).stem
+    for frame in source:
+        if frame.index % every:
+            continue
+        name = f"{stem}_{frame.index:06d}.jpg"
+        path = frames_dir / name
+        if not path.is_file():
+            with atomic_path(path) as tmp:
+                ok, data = cv2.imencode(".jpg", frame.image, [cv2.IMWRITE_JPEG_QUALITY, 95])
+                if not ok:
+                    raise LgmposeError(f"cannot encode frame {frame.index} of '{video}' as JPEG")
+                tmp.write_bytes(data.tobytes())
+        yield Entry(path, name, frame.index + 1, None)
