@@ -289,6 +289,32 @@ def test_cli_with_movenet_lightning_teacher(shared_data, tmp_path):
     assert np.median(errors) < 0.05                            # ... close to the hidden truth
 
 
+def test_cli_labels_a_videos_pedestrians(shared_data, tmp_path):
+    """`--video`: the frames are written where the labels say, and the detector's people get the
+    teacher's keypoints inside their boxes."""
+    pytest.importorskip("ai_edge_litert")
+    teacher = shared_data / "peers/movenet_singlepose_lightning_int8.tflite"
+    out, frames = tmp_path / "video.json", tmp_path / "frames"
+    proc = subprocess.run([sys.executable, "-m", "lgmpose", "pseudo-label", "--teacher",
+                           str(teacher), "--video", str(shared_data / "media/vtest.avi"),
+                           "--every", "200", "--images", str(frames), "--detector", "nanodet",
+                           "--min-height", "0.1", "--out", str(out), "--no-progress"],
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(out.read_text())
+    assert [im["file_name"] for im in result["images"]] == [
+        f"vtest_{i:06d}.jpg" for i in (0, 200, 400, 600)]
+    assert all((frames / im["file_name"]).is_file() for im in result["images"])
+    assert len(result["annotations"]) >= 4                   # several pedestrians per frame
+    for ann in result["annotations"]:
+        x, y, w, h = ann["bbox"]
+        kps = np.asarray(ann["keypoints"]).reshape(17, 3)
+        inside = kps[kps[:, 2] > 0, :2]
+        assert len(inside) >= 6
+        assert ((inside >= [x - 0.25 * w, y - 0.25 * h]) &
+                (inside <= [x + 1.25 * w, y + 1.25 * h])).all()
+
+
 def test_cli_needs_a_teacher_except_to_remerge(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "lgmpose", "pseudo-label", "--coco", "a.json",
                            "--out", str(tmp_path / "x.json")], capture_output=True, text=True,

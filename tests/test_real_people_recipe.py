@@ -47,6 +47,49 @@ def test_validation_people_are_not_training_people(recipe):
     assert all(int(name[2:7]) % 20 == 0 for name in ids("lspet_val.json.gz"))
 
 
+def _labels(name):
+    import gzip
+
+    with gzip.open(REPO / "labels" / name, "rt") as handle:
+        return json.load(handle)
+
+
+def test_bystander_labels_are_other_people_of_training_pictures_only():
+    """Stage 7's extra people: the pictures are the training files' own (no validation picture),
+    and no bystander is the person the original file labels there."""
+    from lgmpose.detectors.boxes import box_iou, xywh_to_xyxy
+    from lgmpose.labels.pseudo_label import KNOWN_IOU
+
+    for others, original in (("lspet_train_others.json.gz", "lspet_train_pairfix.json.gz"),
+                             ("ccp_others.json.gz", "ccp.json.gz")):
+        new, old = _labels(others), _labels(original)
+        names = {im["id"]: im["file_name"] for im in old["images"]}
+        assert {im["id"]: im["file_name"] for im in new["images"]}.items() <= names.items()
+        assert len(new["annotations"]) > 500
+        boxes: dict[int, list] = {}
+        for ann in old["annotations"]:
+            boxes.setdefault(ann["image_id"], []).append(ann["bbox"])
+        for ann in new["annotations"]:
+            assert ann["num_keypoints"] >= 6
+            if ann["image_id"] in boxes:
+                iou = box_iou(xywh_to_xyxy(ann["bbox"]), xywh_to_xyxy(boxes[ann["image_id"]]))
+                assert iou.max() < KNOWN_IOU
+    assert not any(int(im["file_name"][2:7]) % 20 == 0
+                   for im in _labels("lspet_train_others.json.gz")["images"])
+
+
+def test_stage7_adds_the_bystanders_and_the_video_to_stage6s_sources():
+    cfg = load_config("real_people_256x192_stage7")
+    base = load_config("real_people_256x192_stage6")
+    files = [src["ann_file"] for src in cfg["data"]["train"]]
+    assert files[:3] == [src["ann_file"] for src in base["data"]["train"]]
+    assert files[3:] == ["./labels/lspet_train_others.json.gz", "./labels/ccp_others.json.gz",
+                         "./labels/vtest_every4.json.gz"]
+    for name in files:
+        assert (REPO / name).is_file(), name
+    assert cfg["data"]["aug"]["person_occlusion_prob"] == 0.3
+
+
 def test_a_few_iterations_of_the_recipe_run(recipe, tmp_path):
     from lgmpose.engine.train import train
 
