@@ -90,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
         entries = sources.video_entries(args.video, args.images, args.every)
         what = f"frames of {Path(args.video).name} (every {args.every})"
     else:
-        entries, what = sources.folder_entries(args.images), f"pictures in {Path(args.images).name}/"
+        entries = sources.folder_entries(args.images)
+        what = f"pictures in {Path(args.images).name}/"
     if not (args.coco or args.lsp):
         name = args.detector or ("whole_image" if args.folder else "auto")
         what += f" (detector {name})"

@@ -33,8 +33,8 @@ __all__ = ["pseudo_label", "remerge"]
 
 Teacher = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 Detector = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
-# a detection overlapping a person labelled already by this much is that person (a detector's box
-# and a box grown from the keypoints of the same person overlap by 0.6-0.9)
+# a detection overlapping a person labelled already by this much is taken to be that person; a
+# box around only part of that person (the upper body, say) can overlap less and is labelled again
 KNOWN_IOU = 0.4
 
 

@@ -18,8 +18,8 @@ import numpy as np
 
 from lgmpose.errors import LgmposeError
 
-__all__ = ["Entry", "Person", "coco_entries", "folder_entries", "lsp_entries", "other_people_entries",
-           "video_entries"]
+__all__ = ["Entry", "Person", "coco_entries", "folder_entries", "lsp_entries",
+           "other_people_entries", "video_entries"]
 
 @dataclass
 class Person:
@@ -100,7 +100,7 @@ def other_people_entries(labels_file: str | os.PathLike,
         boxes: dict[int, list] = {}
         for ann in data["annotations"]:
             boxes.setdefault(int(ann["image_id"]), []).append(ann["bbox"])
-    except (OSError, ValueError, KeyError, TypeError) as error:
+    except (ValueError, KeyError, TypeError) as error:
         raise LgmposeError(f"label file '{path}': cannot read it ({error})") from None
     for im in images:
         known = np.asarray(boxes.get(int(im["id"]), []), np.float32).reshape(-1, 4)
