@@ -189,33 +189,43 @@ def test_output_is_coco_format_and_an_interrupted_run_resumes(tmp_path):
 
 
 def test_other_people_of_a_label_file_skip_the_people_it_holds(tmp_path):
-    """A detection overlapping a labelled person is that person; the others are labelled, under
-    the label file's own image ids and names."""
+    """A detection overlapping a labelled person, or one whose keypoints land on theirs (a box
+    around part of them), is that person; the others are labelled, under the label file's own
+    image ids and names."""
     _write_images(tmp_path / "img", 2)
     labelled_box = [20.0, 20.0, 100.0, 180.0]
+    labelled = _standing_person(x0=20, y0=20)
+    triples = np.concatenate([labelled, np.full((17, 1), 2.0)], axis=1)
     (tmp_path / "old.json").write_text(json.dumps({
         "images": [{"id": 7, "file_name": "000.jpg"}, {"id": 9, "file_name": "001.jpg"}],
-        "annotations": [{"id": 1, "image_id": 7, "bbox": labelled_box}],
+        "annotations": [{"id": 1, "image_id": 7, "bbox": labelled_box,
+                         "keypoints": triples.reshape(-1).tolist()}],
         "categories": [{"id": 1, "name": "person"}]}))
     entries = list(other_people_entries(tmp_path / "old.json", tmp_path / "img"))
     assert [(e.image_id, e.file_name) for e in entries] == [(7, "000.jpg"), (9, "001.jpg")]
-    assert entries[0].known.tolist() == [labelled_box] and entries[1].known.shape == (0, 4)
+    assert entries[0].known[0].box.tolist() == labelled_box and entries[1].known == []
+    np.testing.assert_allclose(entries[0].known[0].keypoints, labelled)
 
     def detector(image):
-        # the labelled person found again (slightly larger box) and a second person beside it
-        return (np.array([[15, 18, 110, 190], [130, 40, 60, 150]], np.float32),
-                np.array([0.9, 0.8], np.float32))
+        # the labelled person again (a slightly larger box, and a box around their upper body
+        # only: IoU 0.27) and a second person beside them
+        return (np.array([[15, 18, 110, 190], [40, 20, 60, 80], [130, 40, 60, 150]], np.float32),
+                np.array([0.9, 0.9, 0.8], np.float32))
 
-    truth = _standing_person(x0=140, y0=45, scale=0.8)
+    other = _standing_person(x0=140, y0=45, scale=0.8)
+
+    def teacher(image, box):
+        return (other if box[0] >= 125 else labelled).copy(), np.full(17, 0.9, np.float32)
+
     out = tmp_path / "others.json"
-    summary = pseudo_label(entries, _fake_teacher(truth), out, detector=detector, progress=False)
+    summary = pseudo_label(entries, teacher, out, detector=detector, progress=False)
     result = json.loads(out.read_text())
     per_image = {}
     for a in result["annotations"]:
         per_image.setdefault(a["image_id"], []).append(a["bbox"])
     assert per_image[7] == [[130.0, 40.0, 60.0, 150.0]]       # only the new person
-    assert len(per_image[9]) == 2                               # nobody known there
-    assert summary["persons"] == 3
+    assert len(per_image[9]) == 3                               # nobody known there
+    assert summary["persons"] == 4 and summary["dropped_persons"] == 1
 
 
 def test_video_frames_are_written_and_labelled(tmp_path):

@@ -33,9 +33,11 @@ __all__ = ["pseudo_label", "remerge"]
 
 Teacher = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 Detector = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
-# a detection overlapping a person labelled already by this much is taken to be that person; a
-# box around only part of that person (the upper body, say) can overlap less and is labelled again
+# a detection overlapping a person labelled already by this much is that person; so is one whose
+# keypoints lie on theirs (median distance under KNOWN_DISTANCE of their box's longer side), which
+# catches a box around only part of them (the upper body, say)
 KNOWN_IOU = 0.4
+KNOWN_DISTANCE = 0.1
 
 
 def _people(entry: Entry, image: np.ndarray, detector: Detector | None, det_thr: float,
@@ -48,12 +50,29 @@ def _people(entry: Entry, image: np.ndarray, detector: Detector | None, det_thr:
     boxes, scores = detector(image)
     keep = [np.asarray(b, np.float32) for b, s in zip(boxes, scores)
             if s >= det_thr and b[3] >= min_height * h]
-    if keep and entry.known is not None and len(entry.known):
+    if keep and entry.known:
         from lgmpose.detectors.boxes import box_iou, xywh_to_xyxy
 
-        overlap = box_iou(xywh_to_xyxy(np.stack(keep)), xywh_to_xyxy(entry.known)).max(axis=1)
+        known = np.stack([p.box for p in entry.known])
+        overlap = box_iou(xywh_to_xyxy(np.stack(keep)), xywh_to_xyxy(known)).max(axis=1)
         keep = [b for b, iou in zip(keep, overlap) if iou < KNOWN_IOU]
     return [Person(b) for b in keep]
+
+
+def _repeats_known(ann: dict[str, Any], known: list[Person] | None) -> bool:
+    """Whether a new annotation's keypoints land on those of a person labelled already (at least
+    4 keypoints labelled in both)."""
+    kps = np.asarray(ann["keypoints"], np.float32).reshape(-1, 3)
+    for person in known or []:
+        if person.keypoints is None or len(person.keypoints) != len(kps):
+            continue
+        both = (kps[:, 2] > 0) & person.labelled
+        if both.sum() < 4:
+            continue
+        distance = np.median(np.linalg.norm(kps[both, :2] - person.keypoints[both], axis=1))
+        if distance < KNOWN_DISTANCE * float(max(person.box[2], person.box[3])):
+            return True
+    return False
 
 
 def _label_fields(merged: MergedLabel) -> dict[str, Any]:
@@ -139,8 +158,9 @@ def pseudo_label(entries: Iterable[Entry], teacher: Teacher, out: str | os.PathL
                 record["image"].update(height=int(image.shape[0]), width=int(image.shape[1]))
                 anns = [_annotation(p, image, teacher, metainfo, kpt_thr, min_keypoints, fix_pairs)
                         for p in _people(entry, image, detector, det_thr, min_height)]
-                record["annotations"] = [a for a in anns if a is not None]
-                record["dropped"] = sum(a is None for a in anns)
+                record["annotations"] = [a for a in anns
+                                         if a is not None and not _repeats_known(a, entry.known)]
+                record["dropped"] = len(anns) - len(record["annotations"])
             sink.write(json.dumps(record) + "\n")
             sink.flush()
             records.append(record)

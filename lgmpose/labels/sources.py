@@ -3,8 +3,8 @@ pictures or a video's frames (boxes from a person detector or the whole picture)
 label file does not hold yet in its own pictures.
 
 Each source yields :class:`Entry` objects (one per image); ``persons`` is None when a detector
-must find them on the decoded image, and ``known`` holds the boxes of people labelled already
-(detections that overlap one of them are not labelled again).
+must find them on the decoded image, and ``known`` holds the people labelled already (a
+detection that overlaps one of them, or whose keypoints land on theirs, is not labelled again).
 """
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ class Entry:
     file_name: str                         # as written into the output (relative to img_dir)
     image_id: int
     persons: list[Person] | None = field(default=None)
-    known: np.ndarray | None = field(default=None)   # [N, 4] xywh boxes labelled already
+    known: list[Person] | None = field(default=None)   # people labelled already
 
 
 def coco_entries(ann_file: str | os.PathLike, img_dir: str | os.PathLike,
@@ -89,7 +89,7 @@ def folder_entries(img_dir: str | os.PathLike) -> Iterator[Entry]:
 def other_people_entries(labels_file: str | os.PathLike,
                          img_dir: str | os.PathLike) -> Iterator[Entry]:
     """The pictures of a COCO keypoint file (plain or .gz), for a detector to find the people the
-    file does not hold: its boxes are ``known``. Image ids and file names are the file's own, so
+    file does not hold: its people are ``known``. Image ids and file names are the file's own, so
     the new labels can be trained on beside the old ones."""
     from lgmpose.data.coco import load_coco_json
 
@@ -97,14 +97,16 @@ def other_people_entries(labels_file: str | os.PathLike,
     data = load_coco_json(path)
     try:
         images = sorted(data["images"], key=lambda im: int(im["id"]))
-        boxes: dict[int, list] = {}
+        people: dict[int, list[Person]] = {}
         for ann in data["annotations"]:
-            boxes.setdefault(int(ann["image_id"]), []).append(ann["bbox"])
+            kps = np.asarray(ann.get("keypoints") or [], np.float32).reshape(-1, 3)
+            people.setdefault(int(ann["image_id"]), []).append(
+                Person(np.asarray(ann["bbox"], np.float32), kps[:, :2].copy(), kps[:, 2] > 0))
     except (ValueError, KeyError, TypeError) as error:
         raise LgmposeError(f"label file '{path}': cannot read it ({error})") from None
     for im in images:
-        known = np.asarray(boxes.get(int(im["id"]), []), np.float32).reshape(-1, 4)
-        yield Entry(Path(img_dir) / im["file_name"], im["file_name"], int(im["id"]), None, known)
+        yield Entry(Path(img_dir) / im["file_name"], im["file_name"], int(im["id"]), None,
+                    people.get(int(im["id"]), []))
 
 
 def video_entries(video: str | os.PathLike, frames_dir: str | os.PathLike,
