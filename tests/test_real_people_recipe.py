@@ -23,6 +23,13 @@ def recipe(shared_data, monkeypatch):
     return cfg, str(shared_data)
 
 
+def _labels(name):
+    import gzip
+
+    with gzip.open(REPO / "labels" / name, "rt") as handle:
+        return json.load(handle)
+
+
 def test_label_files_build_the_training_and_validation_sets(recipe):
     cfg, root = recipe
     metainfo, codec = builders.build_metainfo(cfg), builders.build_codec(cfg)
@@ -37,21 +44,11 @@ def test_label_files_build_the_training_and_validation_sets(recipe):
 
 
 def test_validation_people_are_not_training_people(recipe):
-    import gzip
-
     def ids(name):
-        with gzip.open(REPO / "labels" / name, "rt") as handle:
-            return {im["file_name"] for im in json.load(handle)["images"]}
+        return {im["file_name"] for im in _labels(name)["images"]}
 
     assert not ids("lspet_train.json.gz") & ids("lspet_val.json.gz")
     assert all(int(name[2:7]) % 20 == 0 for name in ids("lspet_val.json.gz"))
-
-
-def _labels(name):
-    import gzip
-
-    with gzip.open(REPO / "labels" / name, "rt") as handle:
-        return json.load(handle)
 
 
 def test_bystander_labels_are_other_people_of_training_pictures_only():

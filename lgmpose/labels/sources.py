@@ -114,10 +114,8 @@ def video_entries(video: str | os.PathLike, frames_dir: str | os.PathLike,
     """Every ``every``-th frame of a video, written to ``frames_dir`` as
     ``<video name>_<frame number>.jpg`` (kept when it exists already, so an interrupted run
     resumes) so that the labels can be trained on; ids are the frame numbers plus one."""
-    import cv2
-
     from lgmpose.inference.sources import open_source
-    from lgmpose.utils.atomic import atomic_path
+    from lgmpose.video.writers import write_image
 
     if every < 1:
         raise LgmposeError(f"video '{video}': --every must be at least 1, got {every}")
@@ -133,9 +131,5 @@ def video_entries(video: str | os.PathLike, frames_dir: str | os.PathLike,
         name = f"{stem}_{frame.index:06d}.jpg"
         path = frames_dir / name
         if not path.is_file():
-            with atomic_path(path) as tmp:
-                ok, data = cv2.imencode(".jpg", frame.image, [cv2.IMWRITE_JPEG_QUALITY, 95])
-                if not ok:
-                    raise LgmposeError(f"cannot encode frame {frame.index} of '{video}' as JPEG")
-                tmp.write_bytes(data.tobytes())
+            write_image(path, frame.image)      # atomic; OpenCV's JPEG quality is 95
         yield Entry(path, name, frame.index + 1, None)
