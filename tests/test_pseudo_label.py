@@ -207,9 +207,9 @@ def test_other_people_of_a_label_file_skip_the_people_it_holds(tmp_path):
     np.testing.assert_allclose(entries[0].known[0].keypoints, labelled)
 
     def detector(image):
-        # the labelled person again (a slightly larger box, and a box around their upper body
-        # only: IoU 0.27) and a second person beside them
-        return (np.array([[15, 18, 110, 190], [40, 20, 60, 80], [130, 40, 60, 150]], np.float32),
+        # the labelled person again (a slightly larger box, and a thin tall box around their
+        # joints only: IoU 0.38) and a second person beside them
+        return (np.array([[15, 18, 110, 190], [47, 0, 44, 240], [130, 40, 60, 150]], np.float32),
                 np.array([0.9, 0.9, 0.8], np.float32))
 
     other = _standing_person(x0=140, y0=45, scale=0.8)
@@ -226,6 +226,42 @@ def test_other_people_of_a_label_file_skip_the_people_it_holds(tmp_path):
     assert per_image[7] == [[130.0, 40.0, 60.0, 150.0]]       # only the new person
     assert len(per_image[9]) == 3                               # nobody known there
     assert summary["persons"] == 4 and summary["dropped_persons"] == 1
+
+
+def test_a_teacher_answer_off_the_detectors_box_is_dropped(tmp_path):
+    """On a box around a half-hidden person the teacher may answer with a more visible neighbour;
+    such a teacher-only label (under 80% of its keypoints on its box) is dropped, here and when a
+    stored file is re-merged. Ground-truth people keep their labels whatever the teacher says."""
+    from lgmpose.labels.pseudo_label import remerge
+
+    _write_images(tmp_path / "img", 1)
+    person = _standing_person(x0=20, y0=20)
+    neighbour = _standing_person(x0=110, y0=20)            # overlaps the box's right half only
+
+    def detector(image):
+        return np.array([[20, 20, 100, 180]], np.float32), np.array([0.9], np.float32)
+
+    entry = Entry(tmp_path / "img" / "000.jpg", "000.jpg", 1)
+    for answer, kept in ((person, 1), (neighbour, 0)):
+        out = tmp_path / f"labels_{kept}.json"
+        summary = pseudo_label([entry], _fake_teacher(answer), out, detector=detector,
+                               progress=False)
+        assert (summary["persons"], summary["dropped_persons"]) == (kept, 1 - kept)
+    labelled = np.ones(17, bool)
+    with_truth = Entry(entry.image_file, "000.jpg", 1,
+                       [Person(np.array([20, 20, 100, 180], np.float32), person, labelled)])
+    assert pseudo_label([with_truth], _fake_teacher(neighbour), tmp_path / "gt.json",
+                        progress=False)["persons"] == 1
+    # a file written before the rule: re-merging drops the off-box person, keeps the other
+    kept = json.loads((tmp_path / "labels_1.json").read_text())
+    off = dict(kept["annotations"][0], id=2,
+               keypoints=np.concatenate([neighbour, np.full((17, 1), 2.0)], 1).reshape(-1).tolist(),
+               teacher_keypoints=np.concatenate([neighbour, np.full((17, 1), 0.9)], 1)
+               .reshape(-1).tolist())
+    kept["annotations"].append(off)
+    (tmp_path / "old.json").write_text(json.dumps(kept))
+    summary = remerge(tmp_path / "old.json", tmp_path / "new.json")
+    assert (summary["persons"], summary["dropped_persons"]) == (1, 1)
 
 
 def test_video_frames_are_written_and_labelled(tmp_path):

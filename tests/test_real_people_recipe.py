@@ -58,6 +58,7 @@ def test_bystander_labels_are_other_people_of_training_pictures_only():
     from lgmpose.labels.pseudo_label import KNOWN_IOU
 
     for others, original in (("lspet_train_others.json.gz", "lspet_train_pairfix.json.gz"),
+                             ("lspet_train_others_h15.json.gz", "lspet_train_pairfix.json.gz"),
                              ("ccp_others.json.gz", "ccp.json.gz")):
         new, old = _labels(others), _labels(original)
         names = {im["id"]: im["file_name"] for im in old["images"]}
@@ -71,8 +72,34 @@ def test_bystander_labels_are_other_people_of_training_pictures_only():
             if ann["image_id"] in boxes:
                 iou = box_iou(xywh_to_xyxy(ann["bbox"]), xywh_to_xyxy(boxes[ann["image_id"]]))
                 assert iou.max() < KNOWN_IOU
-    assert not any(int(im["file_name"][2:7]) % 20 == 0
-                   for im in _labels("lspet_train_others.json.gz")["images"])
+    for others in ("lspet_train_others.json.gz", "lspet_train_others_h15.json.gz"):
+        assert not any(int(im["file_name"][2:7]) % 20 == 0 for im in _labels(others)["images"])
+
+
+def test_stage8_bystanders_hold_no_partial_box_around_the_labelled_person():
+    """The stage 8 file was made with the keypoint rule of ``--others-of``: no new person's
+    keypoints lie on the labelled person's (the stage 7 file has 142 such repeats)."""
+    from lgmpose.labels.pseudo_label import KNOWN_DISTANCE
+
+    def repeats(name):
+        labelled = {}
+        for ann in _labels("lspet_train_pairfix.json.gz")["annotations"]:
+            labelled[ann["image_id"]] = ann
+        count = 0
+        for ann in _labels(name)["annotations"]:
+            known = labelled.get(ann["image_id"])
+            if known is None:
+                continue
+            new, old = (np.asarray(a["keypoints"], np.float32).reshape(-1, 3)
+                        for a in (ann, known))
+            both = (new[:, 2] > 0) & (old[:, 2] > 0)
+            if both.sum() >= 4:
+                distance = np.median(np.linalg.norm(new[both, :2] - old[both, :2], axis=1))
+                count += distance < KNOWN_DISTANCE * max(known["bbox"][2:])
+        return count
+
+    assert repeats("lspet_train_others.json.gz") > 100
+    assert repeats("lspet_train_others_h15.json.gz") == 0
 
 
 def test_stage7_adds_the_bystanders_and_the_video_to_stage6s_sources():
@@ -85,6 +112,37 @@ def test_stage7_adds_the_bystanders_and_the_video_to_stage6s_sources():
     for name in files:
         assert (REPO / name).is_file(), name
     assert cfg["data"]["aug"]["person_occlusion_prob"] == 0.3
+
+
+def test_stage8_doubles_the_coco_like_people_of_stage7():
+    cfg = load_config("real_people_256x192_stage8")
+    base = load_config("real_people_256x192_stage7")
+    sources = {src["ann_file"]: src for src in cfg["data"]["train"]}
+    before = {src["ann_file"]: src for src in base["data"]["train"]}
+    assert set(before) - set(sources) == {"./labels/lspet_train_others.json.gz",
+                                          "./labels/vtest_every4.json.gz"}
+    assert set(sources) - set(before) == {"./labels/lspet_train_others_h15.json.gz",
+                                          "./labels/vtest_every2.json.gz"}
+    for name in sources:
+        assert (REPO / name).is_file(), name
+    for name in set(sources) & set(before):
+        assert sources[name] == before[name]
+    # every 2nd frame includes stage 7's every 4th, with the same number of people on those
+    every2, every4 = _labels("vtest_every2.json.gz"), _labels("vtest_every4.json.gz")
+
+    def people_per_frame(data):
+        names = {im["id"]: im["file_name"] for im in data["images"]}
+        counts: dict[str, int] = {}
+        for ann in data["annotations"]:
+            counts[names[ann["image_id"]]] = counts.get(names[ann["image_id"]], 0) + 1
+        return names.values(), counts
+
+    frames2, counts2 = people_per_frame(every2)
+    frames4, counts4 = people_per_frame(every4)
+    assert len(frames2) == 2 * len(frames4) and set(frames4) <= set(frames2)
+    assert {name: counts2.get(name, 0) for name in counts4} == counts4
+    assert len(_labels("lspet_train_others_h15.json.gz")["annotations"]) > \
+        2 * len(_labels("lspet_train_others.json.gz")["annotations"])
 
 
 def test_a_few_iterations_of_the_recipe_run(recipe, tmp_path):

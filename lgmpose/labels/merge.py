@@ -119,6 +119,20 @@ def merge_labels(gt: np.ndarray | None, gt_labelled: np.ndarray | None, teacher:
                        len(straight) + len(crossed), pairs_swapped)
 
 
+def share_on_box(keypoints: np.ndarray, labelled: np.ndarray, box, margin: float = 0.1) -> float:
+    """The share of the labelled keypoints that lie inside ``box`` ``[x, y, w, h]`` grown by
+    ``margin`` of its width / height on each side (1.0 when none is labelled)."""
+    keypoints = np.asarray(keypoints, np.float32).reshape(-1, 2)
+    labelled = np.asarray(labelled).astype(bool).reshape(-1)
+    if not labelled.any():
+        return 1.0
+    x, y, w, h = (float(v) for v in box)
+    pts = keypoints[labelled]
+    inside = ((pts[:, 0] >= x - margin * w) & (pts[:, 0] <= x + (1 + margin) * w)
+              & (pts[:, 1] >= y - margin * h) & (pts[:, 1] <= y + (1 + margin) * h))
+    return float(inside.mean())
+
+
 def box_from_keypoints(keypoints: np.ndarray, labelled: np.ndarray,
                        image_size: tuple[int, int] | None = None,
                        margins: Sequence[float] = BODY_MARGINS) -> np.ndarray | None:

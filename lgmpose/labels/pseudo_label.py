@@ -25,7 +25,7 @@ import numpy as np
 from lgmpose.data.image_io import read_image
 from lgmpose.defaults import KPT_THR, LABEL_DET_THR
 from lgmpose.errors import LgmposeError
-from lgmpose.labels.merge import MergedLabel, box_from_keypoints, merge_labels
+from lgmpose.labels.merge import MergedLabel, box_from_keypoints, merge_labels, share_on_box
 from lgmpose.labels.sources import Entry, Person
 from lgmpose.utils.atomic import atomic_write_text
 
@@ -38,6 +38,12 @@ Detector = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 # catches a box around only part of them (the upper body, say)
 KNOWN_IOU = 0.4
 KNOWN_DISTANCE = 0.1
+# On a detector's box around a person partly hidden or cut off, the teacher (which sees a square
+# crop wider than the box) often answers with a neighbour who is more visible: its keypoints then
+# fall outside the box. A teacher-only label needs this share of its keypoints on its box (grown by
+# ON_BOX_MARGIN per side); below it the person is dropped.
+ON_BOX_SHARE = 0.8
+ON_BOX_MARGIN = 0.1
 
 
 def _people(entry: Entry, image: np.ndarray, detector: Detector | None, det_thr: float,
@@ -57,6 +63,11 @@ def _people(entry: Entry, image: np.ndarray, detector: Detector | None, det_thr:
         overlap = box_iou(xywh_to_xyxy(np.stack(keep)), xywh_to_xyxy(known)).max(axis=1)
         keep = [b for b, iou in zip(keep, overlap) if iou < KNOWN_IOU]
     return [Person(b) for b in keep]
+
+
+def _off_box(keypoints: np.ndarray, labelled: np.ndarray, box) -> bool:
+    """Whether a teacher-only label is about someone else than its box's person (see ON_BOX_SHARE)."""
+    return share_on_box(keypoints, labelled, box, ON_BOX_MARGIN) < ON_BOX_SHARE
 
 
 def _repeats_known(ann: dict[str, Any], known: list[Person] | None) -> bool:
@@ -98,7 +109,8 @@ def _annotation(person: Person, image: np.ndarray, teacher: Teacher, metainfo, k
         return None
     box = person.box if person.keep_box else box_from_keypoints(
         merged.keypoints, merged.labelled, image.shape[:2])
-    if box is None:
+    if box is None or (person.labelled is None or not np.any(person.labelled)) and \
+            _off_box(merged.keypoints, merged.labelled, box):
         return None
     teacher_triples = np.concatenate([keypoints, scores[:, None]], axis=1)
     return {
@@ -233,7 +245,8 @@ def remerge(in_file: str | os.PathLike, out: str | os.PathLike, metainfo="coco",
         merged = merge_labels(triples[:, :2], gt_labelled, teacher[:, :2], teacher[:, 2],
                               metainfo.flip_pairs, kpt_thr=kpt_thr, size=float(box[2:].max()),
                               fix_pairs=fix_pairs)
-        if int(merged.labelled.sum()) < min_keypoints:
+        if int(merged.labelled.sum()) < min_keypoints or not gt_labelled.any() and \
+                _off_box(merged.keypoints, merged.labelled, box):
             record["dropped"] += 1
             continue
         new = {k: v for k, v in ann.items() if k not in ("id", "image_id")}
