@@ -145,6 +145,35 @@ def test_stage8_doubles_the_coco_like_people_of_stage7():
         2 * len(_labels("lspet_train_others.json.gz")["annotations"])
 
 
+def test_stage9_bystanders_are_relabelled_with_the_off_box_rule():
+    """Stage 9 swaps stage 8's bystander files for ones made with the rule that drops a teacher
+    answer off its detector box; those hold no such answer, stage 8's still do."""
+    from lgmpose.labels.merge import share_on_box
+    from lgmpose.labels.pseudo_label import ON_BOX_MARGIN, ON_BOX_SHARE
+
+    cfg = load_config("real_people_256x192_stage9")
+    base = load_config("real_people_256x192_stage8")
+    files = [src["ann_file"] for src in cfg["data"]["train"]]
+    swapped = {
+        "./labels/lspet_train_others_h15.json.gz": "./labels/lspet_train_others_h15_d35.json.gz",
+        "./labels/ccp_others.json.gz": "./labels/ccp_others_d35.json.gz"}
+    assert files == [swapped.get(src["ann_file"], src["ann_file"]) for src in base["data"]["train"]]
+
+    def off_box(name):
+        count = 0
+        for ann in _labels(name)["annotations"]:
+            kps = np.asarray(ann["keypoints"], np.float32).reshape(-1, 3)
+            count += share_on_box(kps[:, :2], kps[:, 2] > 0, ann["bbox"], ON_BOX_MARGIN) < \
+                ON_BOX_SHARE
+        return count
+
+    for old, new in swapped.items():
+        assert (REPO / new).is_file()
+        assert off_box(old.removeprefix("./labels/")) > 50
+        assert off_box(new.removeprefix("./labels/")) == 0
+    assert len(_labels("lspet_train_others_h15_d35.json.gz")["annotations"]) > 6000
+
+
 def test_a_few_iterations_of_the_recipe_run(recipe, tmp_path):
     from lgmpose.engine.train import train
 

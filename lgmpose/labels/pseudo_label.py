@@ -25,7 +25,8 @@ import numpy as np
 from lgmpose.data.image_io import read_image
 from lgmpose.defaults import KPT_THR, LABEL_DET_THR
 from lgmpose.errors import LgmposeError
-from lgmpose.labels.merge import MergedLabel, box_from_keypoints, merge_labels, share_on_box
+from lgmpose.labels.merge import (MergedLabel, box_from_keypoints, merge_labels,
+                                  share_on_box)
 from lgmpose.labels.sources import Entry, Person
 from lgmpose.utils.atomic import atomic_write_text
 
@@ -66,7 +67,7 @@ def _people(entry: Entry, image: np.ndarray, detector: Detector | None, det_thr:
 
 
 def _off_box(keypoints: np.ndarray, labelled: np.ndarray, box) -> bool:
-    """Whether a teacher-only label is about someone else than its box's person (see ON_BOX_SHARE)."""
+    """Whether a teacher-only label is about someone other than its box's person (ON_BOX_SHARE)."""
     return share_on_box(keypoints, labelled, box, ON_BOX_MARGIN) < ON_BOX_SHARE
 
 
