@@ -36,6 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", choices=["train", "val"], help="LSP: only this split")
     parser.add_argument("--every", type=int, default=1,
                         help="--video: label every N-th frame (default: %(default)s)")
+    parser.epilog = ("On detector boxes, a teacher-only label with under 80% of its keypoints on "
+                     "its box (grown 10% per side) is about a neighbour and is dropped.")
     parser.add_argument("--detector", default=None,
                         help="--folder/--video/--others-of: person detector name or file, or "
                              "whole_image (default: whole_image for --folder, auto otherwise)")
