@@ -89,8 +89,11 @@ def plot_curves(curves: dict[str, list[tuple[float, float]]], metric: str, x: st
 
     scale = 1000.0 if x == "crops" else 1.0
     fig, ax = plt.subplots(figsize=(6, 4))
-    for name, points in curves.items():
-        ax.plot([a / scale for a, _ in points], [v for _, v in points], marker="o", label=name)
+    # matplotlib's default cycle has 10 colours: beyond that, curves would share one
+    colours = plt.get_cmap("tab20").colors if len(curves) > 10 else [None] * len(curves)
+    for (name, points), colour in zip(curves.items(), colours):
+        ax.plot([a / scale for a, _ in points], [v for _, v in points], marker="o", label=name,
+                color=colour)
     ax.set_xlabel("crops seen (thousands)" if x == "crops" else "training minutes")
     ax.set_ylabel(f"validation {metric}")
     ax.grid(alpha=0.3)
