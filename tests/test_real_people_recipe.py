@@ -79,24 +79,18 @@ def test_bystander_labels_are_other_people_of_training_pictures_only():
 def test_stage8_bystanders_hold_no_partial_box_around_the_labelled_person():
     """The stage 8 file was made with the keypoint rule of ``--others-of``: no new person's
     keypoints lie on the labelled person's (the stage 7 file has 142 such repeats)."""
-    from lgmpose.labels.pseudo_label import KNOWN_DISTANCE
+    from lgmpose.labels.pseudo_label import _repeats_known
+    from lgmpose.labels.sources import Person
+
+    labelled = {}
+    for ann in _labels("lspet_train_pairfix.json.gz")["annotations"]:
+        kps = np.asarray(ann["keypoints"], np.float32).reshape(-1, 3)
+        labelled[ann["image_id"]] = [Person(np.asarray(ann["bbox"], np.float32), kps[:, :2],
+                                            kps[:, 2] > 0)]
 
     def repeats(name):
-        labelled = {}
-        for ann in _labels("lspet_train_pairfix.json.gz")["annotations"]:
-            labelled[ann["image_id"]] = ann
-        count = 0
-        for ann in _labels(name)["annotations"]:
-            known = labelled.get(ann["image_id"])
-            if known is None:
-                continue
-            new, old = (np.asarray(a["keypoints"], np.float32).reshape(-1, 3)
-                        for a in (ann, known))
-            both = (new[:, 2] > 0) & (old[:, 2] > 0)
-            if both.sum() >= 4:
-                distance = np.median(np.linalg.norm(new[both, :2] - old[both, :2], axis=1))
-                count += distance < KNOWN_DISTANCE * max(known["bbox"][2:])
-        return count
+        return sum(_repeats_known(ann, labelled.get(ann["image_id"]))
+                   for ann in _labels(name)["annotations"])
 
     assert repeats("lspet_train_others.json.gz") > 100
     assert repeats("lspet_train_others_h15.json.gz") == 0

@@ -66,9 +66,11 @@ def _people(entry: Entry, image: np.ndarray, detector: Detector | None, det_thr:
     return [Person(b) for b in keep]
 
 
-def _off_box(keypoints: np.ndarray, labelled: np.ndarray, box) -> bool:
-    """Whether a teacher-only label is about someone other than its box's person (ON_BOX_SHARE)."""
-    return share_on_box(keypoints, labelled, box, ON_BOX_MARGIN) < ON_BOX_SHARE
+def _off_box(merged: MergedLabel, box, has_truth: bool) -> bool:
+    """Whether a teacher-only label is about someone other than its box's person (ON_BOX_SHARE);
+    a label with ground truth never is."""
+    return not has_truth and \
+        share_on_box(merged.keypoints, merged.labelled, box, ON_BOX_MARGIN) < ON_BOX_SHARE
 
 
 def _repeats_known(ann: dict[str, Any], known: list[Person] | None) -> bool:
@@ -110,8 +112,8 @@ def _annotation(person: Person, image: np.ndarray, teacher: Teacher, metainfo, k
         return None
     box = person.box if person.keep_box else box_from_keypoints(
         merged.keypoints, merged.labelled, image.shape[:2])
-    if box is None or (person.labelled is None or not np.any(person.labelled)) and \
-            _off_box(merged.keypoints, merged.labelled, box):
+    has_truth = person.labelled is not None and bool(np.any(person.labelled))
+    if box is None or _off_box(merged, box, has_truth):
         return None
     teacher_triples = np.concatenate([keypoints, scores[:, None]], axis=1)
     return {
@@ -246,8 +248,8 @@ def remerge(in_file: str | os.PathLike, out: str | os.PathLike, metainfo="coco",
         merged = merge_labels(triples[:, :2], gt_labelled, teacher[:, :2], teacher[:, 2],
                               metainfo.flip_pairs, kpt_thr=kpt_thr, size=float(box[2:].max()),
                               fix_pairs=fix_pairs)
-        if int(merged.labelled.sum()) < min_keypoints or not gt_labelled.any() and \
-                _off_box(merged.keypoints, merged.labelled, box):
+        if int(merged.labelled.sum()) < min_keypoints or \
+                _off_box(merged, box, bool(gt_labelled.any())):
             record["dropped"] += 1
             continue
         new = {k: v for k, v in ann.items() if k not in ("id", "image_id")}
