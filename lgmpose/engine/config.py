@@ -87,6 +87,7 @@ DEFAULTS: dict[str, Any] = {
         "max_iters_per_epoch": 0,
         "tensorboard": True,
         "init_from": None,          # a checkpoint whose weights start the run (fine-tuning)
+        "init_grow": False,         # init_from is a smaller lgm_pose: grow it (models/grow.py)
     },
     "test": {
         "flip": True,

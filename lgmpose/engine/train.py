@@ -173,12 +173,20 @@ class _Run:
             raise LgmposeError(f"train.init_from '{path}': it holds {saved.get('name')!r} at "
                                f"{saved.get('input_size')}, the config builds "
                                f"{current.get('name')!r} at {current.get('input_size')}")
+        if self.cfg["train"].get("init_grow"):
+            from lgmpose.models.grow import grow_lgm_pose
+
+            grow_lgm_pose(model, state["state_dict"], saved)
+            self.log.info(f"initial weights from {path}, grown to {current}")
+            return
         try:
             model.load_state_dict(state["state_dict"])
         except (RuntimeError, KeyError) as error:
             first = str(error).splitlines()[0]
+            hint = ("; to start a larger lgm_pose from a smaller one, set train.init_grow: true"
+                    if current.get("name") == "lgm_pose" else "")
             raise LgmposeError(f"train.init_from '{path}': weights do not fit the model "
-                               f"({first})") from None
+                               f"({first}){hint}") from None
         self.log.info(f"initial weights from {path}")
 
     def wrap_ddp(self) -> None:

@@ -1,0 +1,183 @@
+"""Grow a trained LGM-Pose into a larger one that computes exactly the same function.
+
+A network of the same widths can gain depth and width inside its MobileNetV2 blocks:
+
+- extra stride-1 MV2 blocks (``mv2_blocks``) start as identities: their residual branch ends in a
+  BatchNorm whose scale and shift are zero, so the branch adds nothing until training moves them;
+- extra LARMs (``vim_depths``, where the stage already has a MobileViM) start as identities: the
+  last layer of both residual MLPs is zero;
+- wider MV2 hidden layers (``expand_ratio``) keep the trained channels; the new ones feed the
+  block's projection through zero weights.
+
+Every other weight is copied, so the grown model's output equals the checkpoint's, in training
+mode (batch statistics) as in eval mode, and training continues from where the checkpoint stood
+with more capacity. This is how a CPU-trained model can become larger without starting over.
+"""
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from lgmpose.errors import LgmposeError
+from lgmpose.models.layers import InvertedResidual
+from lgmpose.models.registry import create_model
+
+# what growing may change; everything else in the two configs must be equal
+GROWABLE = ("mv2_blocks", "vim_depths", "expand_ratio")
+
+
+def _ratios(config: Mapping[str, Any], stages: int) -> list[float]:
+    value = config.get("expand_ratio", 2)
+    if isinstance(value, (int, float)):
+        return [float(value)] * stages
+    return [float(v) for v in value]
+
+
+def _resolved(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A config with every constructor default filled in and sequences as lists, so that a value
+    written out equal to its default compares equal to the default."""
+    from lgmpose.models.lgm_pose import LGMPose
+
+    params = inspect.signature(LGMPose.__init__).parameters
+    full = {k: p.default for k, p in params.items() if p.default is not inspect.Parameter.empty}
+    full.update(config)
+    return {k: list(v) if isinstance(v, (tuple, list)) else v for k, v in full.items()}
+
+
+def _check_growable(old: Mapping[str, Any], new: Mapping[str, Any], old_model: nn.Module,
+                    new_model: nn.Module) -> None:
+    old, new = _resolved(old), _resolved(new)
+    for key in sorted(set(old) | set(new)):
+        if key in GROWABLE:
+            continue
+        if old.get(key) != new.get(key):
+            raise LgmposeError(f"cannot grow the model: {key} differs ({old.get(key)!r} in the "
+                               f"checkpoint, {new.get(key)!r} in the config); only "
+                               f"{', '.join(GROWABLE)} may grow")
+    n = len(old_model.stages)
+    pairs = {
+        "mv2_blocks": ([len(_mv2(s)) for s in old_model.stages],
+                       [len(_mv2(s)) for s in new_model.stages]),
+        "vim_depths": ([_larm_depth(s) for s in old_model.stages],
+                       [_larm_depth(s) for s in new_model.stages]),
+        "expand_ratio": (_ratios(old, n), _ratios(new, n)),
+    }
+    for key, (before, after) in pairs.items():
+        if any(a < b for a, b in zip(after, before)):
+            raise LgmposeError(f"cannot grow the model: {key} {after} is smaller than the "
+                               f"checkpoint's {before} somewhere")
+    had = [_larm_depth(s) > 0 for s in old_model.stages]
+    has = [_larm_depth(s) > 0 for s in new_model.stages]
+    if had != has:
+        raise LgmposeError("cannot grow the model: a MobileViM block cannot be added to a stage "
+                           "that has none (it would not start as an identity)")
+
+
+def _mv2(stage: nn.Sequential) -> list[InvertedResidual]:
+    """The stride-1 MV2 blocks of a stage (after its stride-2 block)."""
+    return [b for b in list(stage)[1:] if isinstance(b, InvertedResidual)]
+
+
+def _vim(stage: nn.Sequential) -> nn.Module | None:
+    last = list(stage)[-1]
+    return None if isinstance(last, InvertedResidual) else last
+
+
+def _larm_depth(stage: nn.Sequential) -> int:
+    vim = _vim(stage)
+    blocks = getattr(getattr(vim, "mixer", None), "blocks", None)
+    return 0 if blocks is None else len(blocks)
+
+
+@torch.no_grad()
+def _copy_prefix(dst: torch.Tensor, src: torch.Tensor) -> None:
+    """Copy ``src`` into the leading slice of ``dst`` along every axis."""
+    dst[tuple(slice(0, s) for s in src.shape)] = src
+
+
+@torch.no_grad()
+def _copy_module(dst: nn.Module, src: nn.Module) -> None:
+    """Copy every parameter and buffer of ``src`` into the leading slice of ``dst``'s."""
+    for (name, d), (_, s) in zip(dst.state_dict(keep_vars=True).items(),
+                                 src.state_dict(keep_vars=True).items()):
+        if d.dim() == 0:
+            d.copy_(s)
+        else:
+            _copy_prefix(d, s)
+
+
+@torch.no_grad()
+def _copy_inverted_residual(dst: InvertedResidual, src: InvertedResidual) -> None:
+    """Copy a trained MV2 block into a possibly wider one; new hidden channels get zero weights
+    into the projection, so they change nothing."""
+    old_hidden = src.conv[-1].conv.in_channels
+    for d, s in zip(dst.conv[:-1], src.conv[:-1]):
+        _copy_module(d, s)
+    project_dst, project_src = dst.conv[-1], src.conv[-1]
+    project_dst.conv.weight.zero_()
+    project_dst.conv.weight[:, :old_hidden] = project_src.conv.weight
+    project_dst.bn.load_state_dict(project_src.bn.state_dict())
+
+
+@torch.no_grad()
+def _make_identity_block(block: InvertedResidual) -> None:
+    block.conv[-1].bn.weight.zero_()
+    block.conv[-1].bn.bias.zero_()
+
+
+@torch.no_grad()
+def _make_identity_larm(larm: nn.Module) -> None:
+    larm.within.fc2.zero_()
+    larm.between.fc2.weight.zero_()
+    larm.between.fc2.bias.zero_()
+
+
+@torch.no_grad()
+def _grow_stage(dst: nn.Sequential, src: nn.Sequential) -> None:
+    _copy_inverted_residual(dst[0], src[0])
+    old_blocks, new_blocks = _mv2(src), _mv2(dst)
+    for i, block in enumerate(new_blocks):
+        if i < len(old_blocks):
+            _copy_inverted_residual(block, old_blocks[i])
+        else:
+            _make_identity_block(block)
+    vim_src, vim_dst = _vim(src), _vim(dst)
+    if vim_src is None:
+        return
+    old_larms, new_larms = list(vim_src.mixer.blocks), list(vim_dst.mixer.blocks)
+    for name, child in vim_dst.named_children():
+        if name != "mixer":
+            child.load_state_dict(getattr(vim_src, name).state_dict())
+    for i, larm in enumerate(new_larms):
+        if i < len(old_larms):
+            larm.load_state_dict(old_larms[i].state_dict())
+        else:
+            _make_identity_larm(larm)
+
+
+def grow_lgm_pose(model: nn.Module, state_dict: Mapping[str, torch.Tensor],
+                  saved_config: Mapping[str, Any]) -> None:
+    """Load a smaller ``lgm_pose`` checkpoint (``state_dict`` of a model built with
+    ``saved_config``) into ``model``, a grown ``lgm_pose``, so that both compute the same
+    function. Raises :class:`LgmposeError` when the two differ in anything but depth and MV2
+    width (see :data:`GROWABLE`), or when ``model`` is smaller somewhere."""
+    config = dict(model.model_config)
+    if config.get("name") != "lgm_pose" or saved_config.get("name") != "lgm_pose":
+        raise LgmposeError("only lgm_pose models can be grown")
+    spec = {k: v for k, v in saved_config.items() if k not in ("name",)}
+    old = create_model("lgm_pose", **spec)
+    try:
+        old.load_state_dict(state_dict)
+    except RuntimeError as error:
+        raise LgmposeError("cannot grow the model: the checkpoint's weights do not fit its own "
+                           f"config ({str(error).splitlines()[0]})") from None
+    _check_growable(old.model_config, config, old, model)
+    with torch.no_grad():
+        for name in ("stem", "ups", "fusions", "head", "heatmap_norm"):
+            getattr(model, name).load_state_dict(getattr(old, name).state_dict())
+        for dst, src in zip(model.stages, old.stages):
+            _grow_stage(dst, src)
