@@ -86,6 +86,17 @@ def test_growth_that_would_change_the_function_is_refused(overrides, message):
         _grown(_trained_like(), **overrides)
 
 
+def test_a_transformer_mixer_is_copied_but_cannot_gain_depth():
+    source = _trained_like(mixer="transformer")
+    grown = _grown(source, mixer="transformer", mv2_blocks=[1, 2, 2, 1])
+    x = torch.randn(2, 3, *SIZE)
+    source.eval(), grown.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(grown(x), source(x), rtol=1e-4, atol=1e-5)
+    with pytest.raises(LgmposeError, match="only LARM mixers can gain depth"):
+        _grown(source, mixer="transformer", vim_depths=[0, 0, 5, 3])
+
+
 def test_a_value_written_out_equal_to_its_default_is_not_a_change():
     source = _trained_like()
     _grown(source, channels=[24, 48, 96, 128], mv2_blocks=(1, 2, 1, 0))

@@ -58,6 +58,9 @@ def _check_growable(old: Mapping[str, Any], new: Mapping[str, Any], old_model: n
             raise LgmposeError(f"cannot grow the model: {key} differs ({old.get(key)!r} in the "
                                f"checkpoint, {new.get(key)!r} in the config); only "
                                f"{', '.join(GROWABLE)} may grow")
+    if new["mixer"] != "larm" and old["vim_depths"] != new["vim_depths"]:
+        raise LgmposeError(f"cannot grow the model: only LARM mixers can gain depth, this one is "
+                           f"{new['mixer']!r}")
     n = len(old_model.stages)
     pairs = {
         "mv2_blocks": ([len(_mv2(s)) for s in old_model.stages],
@@ -102,8 +105,8 @@ def _copy_prefix(dst: torch.Tensor, src: torch.Tensor) -> None:
 @torch.no_grad()
 def _copy_module(dst: nn.Module, src: nn.Module) -> None:
     """Copy every parameter and buffer of ``src`` into the leading slice of ``dst``'s."""
-    for (name, d), (_, s) in zip(dst.state_dict(keep_vars=True).items(),
-                                 src.state_dict(keep_vars=True).items()):
+    for d, s in zip(dst.state_dict(keep_vars=True).values(),
+                    src.state_dict(keep_vars=True).values()):
         if d.dim() == 0:
             d.copy_(s)
         else:
@@ -147,6 +150,9 @@ def _grow_stage(dst: nn.Sequential, src: nn.Sequential) -> None:
             _make_identity_block(block)
     vim_src, vim_dst = _vim(src), _vim(dst)
     if vim_src is None:
+        return
+    if not hasattr(vim_src.mixer, "blocks"):    # another mixer, of the same depth: as it is
+        vim_dst.load_state_dict(vim_src.state_dict())
         return
     old_larms, new_larms = list(vim_src.mixer.blocks), list(vim_dst.mixer.blocks)
     for name, child in vim_dst.named_children():
