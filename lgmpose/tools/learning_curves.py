@@ -88,7 +88,8 @@ def plot_curves(curves: dict[str, list[tuple[float, float]]], metric: str, x: st
     from lgmpose.utils.atomic import atomic_path
 
     scale = 1000.0 if x == "crops" else 1.0
-    fig, ax = plt.subplots(figsize=(6, 4))
+    many = len(curves) > 6
+    fig, ax = plt.subplots(figsize=(8.5 if many else 6, 4))
     # matplotlib's default cycle has 10 colours: beyond that, curves would share one
     colours = plt.get_cmap("tab20").colors if len(curves) > 10 else [None] * len(curves)
     for (name, points), colour in zip(curves.items(), colours):
@@ -97,7 +98,10 @@ def plot_curves(curves: dict[str, list[tuple[float, float]]], metric: str, x: st
     ax.set_xlabel("crops seen (thousands)" if x == "crops" else "training minutes")
     ax.set_ylabel(f"validation {metric}")
     ax.grid(alpha=0.3)
-    ax.legend()
+    if many:   # beside the axes: inside they would hide the last curves
+        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8)
+    else:
+        ax.legend()
     fig.tight_layout()
     with atomic_path(out) as tmp:
         fig.savefig(tmp, format="png", dpi=120)
