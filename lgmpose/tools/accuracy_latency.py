@@ -92,7 +92,7 @@ def _plot(points: list[tuple[str, float, float]], peer: str, label: str, out: st
     for name, ratio, score in points:
         ax.scatter([ratio], [score], s=40)
         ax.annotate(name, (ratio, score), textcoords="offset points", xytext=(5, 4), fontsize=8)
-    ax.set_xlabel(f"latency per crop, x {peer} (same run, one process per model)")
+    ax.set_xlabel(f"latency per crop, x {peer}\n(same run, one process per model)")
     ax.set_ylabel(label)
     ax.set_xlim(left=0)
     ax.set_ylim(bottom=0)
