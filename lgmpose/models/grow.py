@@ -48,8 +48,7 @@ def _resolved(config: Mapping[str, Any]) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, (tuple, list)) else v for k, v in full.items()}
 
 
-def _check_growable(old: Mapping[str, Any], new: Mapping[str, Any], old_model: nn.Module,
-                    new_model: nn.Module) -> None:
+def _check_growable(old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
     old, new = _resolved(old), _resolved(new)
     for key in sorted(set(old) | set(new)):
         if key in GROWABLE:
@@ -61,21 +60,13 @@ def _check_growable(old: Mapping[str, Any], new: Mapping[str, Any], old_model: n
     if new["mixer"] != "larm" and old["vim_depths"] != new["vim_depths"]:
         raise LgmposeError(f"cannot grow the model: only LARM mixers can gain depth, this one is "
                            f"{new['mixer']!r}")
-    n = len(old_model.stages)
-    pairs = {
-        "mv2_blocks": ([len(_mv2(s)) for s in old_model.stages],
-                       [len(_mv2(s)) for s in new_model.stages]),
-        "vim_depths": ([_larm_depth(s) for s in old_model.stages],
-                       [_larm_depth(s) for s in new_model.stages]),
-        "expand_ratio": (_ratios(old, n), _ratios(new, n)),
-    }
-    for key, (before, after) in pairs.items():
+    n = len(old["channels"])
+    for key in GROWABLE:
+        before, after = ((_ratios(c, n) if key == "expand_ratio" else c[key]) for c in (old, new))
         if any(a < b for a, b in zip(after, before)):
             raise LgmposeError(f"cannot grow the model: {key} {after} is smaller than the "
                                f"checkpoint's {before} somewhere")
-    had = [_larm_depth(s) > 0 for s in old_model.stages]
-    has = [_larm_depth(s) > 0 for s in new_model.stages]
-    if had != has:
+    if [d > 0 for d in old["vim_depths"]] != [d > 0 for d in new["vim_depths"]]:
         raise LgmposeError("cannot grow the model: a MobileViM block cannot be added to a stage "
                            "that has none (it would not start as an identity)")
 
@@ -88,12 +79,6 @@ def _mv2(stage: nn.Sequential) -> list[InvertedResidual]:
 def _vim(stage: nn.Sequential) -> nn.Module | None:
     last = list(stage)[-1]
     return None if isinstance(last, InvertedResidual) else last
-
-
-def _larm_depth(stage: nn.Sequential) -> int:
-    vim = _vim(stage)
-    blocks = getattr(getattr(vim, "mixer", None), "blocks", None)
-    return 0 if blocks is None else len(blocks)
 
 
 @torch.no_grad()
@@ -117,13 +102,9 @@ def _copy_module(dst: nn.Module, src: nn.Module) -> None:
 def _copy_inverted_residual(dst: InvertedResidual, src: InvertedResidual) -> None:
     """Copy a trained MV2 block into a possibly wider one; new hidden channels get zero weights
     into the projection, so they change nothing."""
-    old_hidden = src.conv[-1].conv.in_channels
-    for d, s in zip(dst.conv[:-1], src.conv[:-1]):
+    dst.conv[-1].conv.weight.zero_()
+    for d, s in zip(dst.conv, src.conv):
         _copy_module(d, s)
-    project_dst, project_src = dst.conv[-1], src.conv[-1]
-    project_dst.conv.weight.zero_()
-    project_dst.conv.weight[:, :old_hidden] = project_src.conv.weight
-    project_dst.bn.load_state_dict(project_src.bn.state_dict())
 
 
 @torch.no_grad()
@@ -174,14 +155,13 @@ def grow_lgm_pose(model: nn.Module, state_dict: Mapping[str, torch.Tensor],
     config = dict(model.model_config)
     if config.get("name") != "lgm_pose" or saved_config.get("name") != "lgm_pose":
         raise LgmposeError("only lgm_pose models can be grown")
-    spec = {k: v for k, v in saved_config.items() if k not in ("name",)}
-    old = create_model("lgm_pose", **spec)
+    old = create_model("lgm_pose", **{k: v for k, v in saved_config.items() if k != "name"})
     try:
         old.load_state_dict(state_dict)
     except RuntimeError as error:
         raise LgmposeError("cannot grow the model: the checkpoint's weights do not fit its own "
                            f"config ({str(error).splitlines()[0]})") from None
-    _check_growable(old.model_config, config, old, model)
+    _check_growable(old.model_config, config)
     with torch.no_grad():
         for name in ("stem", "ups", "fusions", "head", "heatmap_norm"):
             getattr(model, name).load_state_dict(getattr(old, name).state_dict())
