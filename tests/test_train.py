@@ -93,11 +93,12 @@ _ckpt.save_checkpoint = _save_then_die
 """
 
 
-def test_killed_run_resumes_exactly(tmp_path):
+@pytest.mark.parametrize("ema_decay", [0.0, 0.9], ids=["plain", "weight-average"])
+def test_killed_run_resumes_exactly(tmp_path, ema_decay):
     data = write_dataset(tmp_path / "data", num_images=8)
     # 16 persons / batch 4 = 4 iterations per epoch; a checkpoint every 2 iterations; 1 worker
     cfg = write_config(tmp_path / "cfg.yaml", data, epochs=3, checkpoint_interval=2,
-                       val_interval=0)
+                       val_interval=0, ema_decay=ema_decay)
     extra = ["--set", "data.workers=1"]
     whole = _run_cli([str(cfg), "--work-dir", str(tmp_path / "whole"), *extra])
 
@@ -119,9 +120,12 @@ def test_killed_run_resumes_exactly(tmp_path):
     a = load_checkpoint(tmp_path / "whole" / "last.pt")
     b = load_checkpoint(last)
     assert a["epoch"] == b["epoch"] == 3
-    assert a["state_dict"].keys() == b["state_dict"].keys()
-    for key in a["state_dict"]:
-        assert torch.equal(a["state_dict"][key], b["state_dict"][key]), key
+    weights = ("state_dict", "raw_state_dict") if ema_decay else ("state_dict",)
+    assert all(("raw_state_dict" in state) == bool(ema_decay) for state in (a, b))
+    for name in weights:
+        assert a[name].keys() == b[name].keys()
+        for key in a[name]:
+            assert torch.equal(a[name][key], b[name][key]), (name, key)
     assert a["scheduler"]["last_epoch"] == b["scheduler"]["last_epoch"] == 12
 
 

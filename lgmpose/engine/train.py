@@ -30,6 +30,7 @@ from lgmpose.engine.config import save_config
 from lgmpose.engine.data import SKIPPED, EpochSampler, SkippingDataset, collate
 from lgmpose.engine.distributed import (DistInfo, all_reduce_mean, barrier, broadcast_object,
                                         cleanup, init_distributed, sync_buffers)
+from lgmpose.engine.ema import WeightEma, check_decay
 from lgmpose.engine.logger import RunLogger
 from lgmpose.engine.losses import build_loss
 from lgmpose.engine.schedule import build_scheduler
@@ -95,6 +96,7 @@ class _Run:
         self.iter_in_epoch = 0   # iterations of `epoch` already done (resume mid-epoch)
         self.best: float | None = None
         self.best_epoch: int | None = None
+        self.ema: WeightEma | None = None
 
     # ---- building ---------------------------------------------------------------------------
     def build(self) -> None:
@@ -158,6 +160,8 @@ class _Run:
                                "go together: softmax_ce needs heatmap_norm: softmax, and a "
                                "softmax model needs softmax_ce")
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        decay = check_decay(tcfg.get("ema_decay"))
+        self.ema = WeightEma(model, decay) if decay > 0 else None
 
     def _load_initial_weights(self, model: nn.Module, path: Path) -> None:
         """``train.init_from``: start from a checkpoint's weights (a new schedule and optimiser:
@@ -205,8 +209,12 @@ class _Run:
 
         path = self.work_dir / name
         if self.info.is_main:
+            # With an average, it is the checkpoint's model (what export, evaluation and
+            # init_from read); the trained weights ride along for --resume.
+            averaged = {} if self.ema is None else {
+                "raw_state_dict": _unwrap(self.model).state_dict(), "ema": self.ema.state_dict()}
             save_checkpoint(
-                path, _unwrap(self.model), meta=self.meta(),
+                path, self.validated_model(), meta=self.meta(), **averaged,
                 optimizer=self.optimizer.state_dict(), scheduler=self.scheduler.state_dict(),
                 scaler=self.scaler.state_dict(), epoch=self.epoch,
                 iter_in_epoch=self.iter_in_epoch, rng=_rng_state(), best=self.best,
@@ -231,7 +239,10 @@ class _Run:
         if saved and saved.get("name") != current.get("name"):
             raise LgmposeError(f"cannot resume from {path}: it holds {saved.get('name')!r} but the "
                                f"config builds {current.get('name')!r}")
-        _unwrap(self.model).load_state_dict(state["state_dict"])
+        # A run with train.ema_decay saved the average as state_dict, the trained weights beside.
+        _unwrap(self.model).load_state_dict(state.get("raw_state_dict", state["state_dict"]))
+        if self.ema is not None:
+            self.ema.load(state["state_dict"], state.get("ema", {}))
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         if "scaler" in state and state["scaler"]:
@@ -297,6 +308,8 @@ class _Run:
             self.scaler.step(self.optimizer)
             self.scaler.update()
             self.scheduler.step()
+            if self.ema is not None:
+                self.ema.update(_unwrap(self.model))
             n = images.shape[0] * self.info.world_size
             loss_sum += mean_loss * n
             seen += n
@@ -315,6 +328,10 @@ class _Run:
         return {"loss": loss_sum / max(seen, 1), "lr": self.current_lr(), "epoch_time_s": elapsed,
                 "samples_per_s": seen / max(elapsed, 1e-9), "iters": self.iter_in_epoch - start_iter}
 
+    def validated_model(self) -> nn.Module:
+        """The weights a run validates and saves: the average if there is one."""
+        return _unwrap(self.model) if self.ema is None else self.ema.model
+
     def current_lr(self) -> float:
         return float(self.optimizer.param_groups[0]["lr"])
 
@@ -324,7 +341,7 @@ class _Run:
 
         if self.cfg["data"].get("val") in (None, False, ""):
             return None
-        metrics = evaluate_model(_unwrap(self.model), self.cfg, data_root=self.data_root,
+        metrics = evaluate_model(self.validated_model(), self.cfg, data_root=self.data_root,
                                  device=self.info.device, progress=self.progress,
                                  channels_last=self.channels_last)
         return broadcast_object(metrics)
@@ -427,4 +444,4 @@ def _loop(run: _Run) -> dict[str, Any]:
     return {"epochs": run.epoch, "best": run.best, "best_epoch": run.best_epoch,
             "metric": key, "boxes": boxes, "last_metrics": metrics,
             "last": str(run.work_dir / "last.pt"), "work_dir": str(run.work_dir),
-            "model": _unwrap(run.model)}
+            "model": run.validated_model()}
