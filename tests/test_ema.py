@@ -69,7 +69,8 @@ def test_run_with_average_validates_and_saves_the_average(tmp_path):
     cfg = load_config(write_config(tmp_path / "cfg.yaml", data, ema_decay=0.9))
     summary = train(cfg, tmp_path / "run", progress=False)
     state = load_checkpoint(tmp_path / "run" / "last.pt")
-    assert state["ema"]["decay"] == 0.9 and state["ema"]["updates"] == state["scheduler"]["last_epoch"]
+    assert state["ema"]["decay"] == 0.9
+    assert state["ema"]["updates"] == state["scheduler"]["last_epoch"]
     assert state["state_dict"].keys() == state["raw_state_dict"].keys()
     differs = [k for k in state["state_dict"]
                if state["state_dict"][k].is_floating_point()

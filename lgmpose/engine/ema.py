@@ -3,11 +3,11 @@
 After every optimiser step the average moves towards the trained weights:
 ``ema = d * ema + (1 - d) * weights`` with ``d = min(decay, (1 + n) / (10 + n))`` at update ``n``,
 so that the first updates, when the average would still be mostly the starting point, follow the
-weights closely: until the decay is reached (after about 9,000 updates for 0.999) the average spans
-roughly the last ``n / 9`` updates. BatchNorm statistics are averaged the same way; integer buffers (batch counts)
-are copied. The average is what a run validates and what its checkpoints hold as ``state_dict``
-(so export, evaluation and ``train.init_from`` use it); the trained weights themselves are kept
-beside it for ``--resume``.
+weights closely: until the decay is reached (after about 9,000 updates for 0.999) the average
+spans roughly the last ``n / 9`` updates. BatchNorm statistics are averaged the same way; integer
+buffers (batch counts) are copied. The average is what a run validates and what its checkpoints
+hold as ``state_dict`` (so export, evaluation and ``train.init_from`` use it); the trained weights
+themselves are kept beside it for ``--resume``.
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ __all__ = ["WeightEma", "check_decay"]
 
 
 def check_decay(decay: Any) -> float:
-    """``train.ema_decay`` as a float; 0 means no average. Anything outside ``[0, 1)`` is refused."""
+    """``train.ema_decay`` as a float; 0 means no average. Outside ``[0, 1)`` is refused."""
     try:
         value = float(decay or 0.0)
     except (TypeError, ValueError):
