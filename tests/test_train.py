@@ -129,6 +129,30 @@ def test_killed_run_resumes_exactly(tmp_path, ema_decay):
     assert a["scheduler"]["last_epoch"] == b["scheduler"]["last_epoch"] == 12
 
 
+@pytest.mark.parametrize("cpu_bf16", [False, True], ids=["fp32", "bf16"])
+def test_cpu_bf16_autocasts_the_network_and_keeps_fp32_weights(tmp_path, cpu_bf16):
+    data = write_dataset(tmp_path / "data")
+    cfg = load_config(write_config(tmp_path / "cfg.yaml", data, epochs=1, val_interval=0,
+                                   cpu_bf16=cpu_bf16))
+    conv_dtypes: set[torch.dtype] = set()
+
+    def record(module, inputs, output):
+        if isinstance(module, torch.nn.Conv2d) and module.training:
+            conv_dtypes.add(output.dtype)
+
+    handle = torch.nn.modules.module.register_module_forward_hook(record)
+    try:
+        train(cfg, tmp_path / "run", progress=False)
+    finally:
+        handle.remove()
+    assert conv_dtypes == ({torch.bfloat16} if cpu_bf16 else {torch.float32})
+    record_ = _epochs(tmp_path / "run" / "log.jsonl")[0]
+    assert record_["loss"] > 0 and record_["loss"] < float("inf")
+    state = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert {v.dtype for v in state["state_dict"].values() if v.is_floating_point()} \
+        == {torch.float32}
+
+
 def test_corrupt_image_is_reported_once_and_skipped(tmp_path, capsys):
     data = write_dataset(tmp_path / "data", corrupt=1)
     cfg = load_config(write_config(tmp_path / "cfg.yaml", data, val_interval=0))

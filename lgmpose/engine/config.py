@@ -81,6 +81,7 @@ DEFAULTS: dict[str, Any] = {
         "val_interval": 10,
         "seed": 0,
         "amp": True,
+        "cpu_bf16": False,          # bf16 autocast when training on the CPU
         "channels_last": True,
         "grad_clip": 0.0,
         "checkpoint_interval": 0,
