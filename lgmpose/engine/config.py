@@ -52,6 +52,9 @@ DEFAULTS: dict[str, Any] = {
         # `gt` or a detection-result json (COCO format, category person), relative to `root`.
         "boxes": "gt",
         "det_thr": 0.0,             # detection boxes scoring below this are dropped
+        # Per-keypoint loss weights in training: null (all 1), "metainfo" (the metainfo's
+        # joint_weights) or a list with one number per keypoint.
+        "joint_weights": None,
         "input_size": [256, 192],
         "heatmap_size": [64, 48],
         "workers": 4,

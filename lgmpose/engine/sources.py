@@ -11,14 +11,17 @@ keypoint set of ``data.metainfo``.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from lgmpose.errors import LgmposeError
 
 __all__ = ["DATASETS", "check_source_files", "dataset_kind", "make_dataset", "resolve", "root_dir",
-           "source_file", "source_kind", "sources", "val_kind"]
+           "source_file", "source_kind", "sources", "val_kind", "with_joint_weights"]
 
 DATASETS = ("coco", "mpii", "lsp")
 _FILE_KEY = {"coco": "ann_file", "mpii": "ann_file", "lsp": "mat_file"}
@@ -103,6 +106,23 @@ def check_source_files(cfg: Mapping[str, Any], source: Mapping[str, Any], root: 
     return file, img_dir
 
 
+def with_joint_weights(metainfo, spec: str | Sequence[float]):
+    """``data.joint_weights``: the metainfo itself for ``"metainfo"``, else a copy whose
+    ``joint_weights`` are the given list (one non-negative number per keypoint)."""
+    if spec == "metainfo":
+        return metainfo
+    k = len(metainfo.keypoint_names)
+    try:
+        weights = np.asarray(spec, dtype=np.float32)
+    except (TypeError, ValueError):
+        weights = None
+    if weights is None or weights.shape != (k,) or not np.all(np.isfinite(weights)) \
+            or np.any(weights < 0):
+        raise LgmposeError(f"data.joint_weights must be 'metainfo' or a list of {k} non-negative "
+                           f"numbers (one per keypoint of {metainfo.name!r}), got {spec!r}")
+    return dataclasses.replace(metainfo, joint_weights=weights)
+
+
 def make_dataset(cfg: Mapping[str, Any], source: Mapping[str, Any], root: Path, codec, metainfo,
                  train: bool, boxes: str = "gt"):
     data = cfg["data"]
@@ -113,9 +133,12 @@ def make_dataset(cfg: Mapping[str, Any], source: Mapping[str, Any], root: Path, 
         what = "LSP joints file" if kind == "lsp" else "annotation file"
         raise LgmposeError(f"{what} '{file}' does not exist (data root '{root}'; set "
                            "--data-root or data.root)")
+    weighted = train and data.get("joint_weights") is not None
+    if weighted:
+        metainfo = with_joint_weights(metainfo, data["joint_weights"])
     common = dict(metainfo=metainfo, input_size=tuple(data["input_size"]), codec=codec,
                   train=train, aug=dict(data.get("aug") or {}) if train else None,
-                  seed=int(cfg["train"]["seed"]))
+                  seed=int(cfg["train"]["seed"]), use_joint_weights=weighted)
     if kind == "lsp":
         from lgmpose.data.lsp import LspDataset
 
