@@ -8,7 +8,8 @@ import pytest
 
 from lgmpose.cli import main
 from lgmpose.errors import LgmposeError
-from lgmpose.evaluation.compare import format_report, model_kind, resolve_models
+from lgmpose.evaluation.compare import (format_keypoint_report, format_report, model_kind,
+                                        resolve_models)
 
 MOVENET_TFLITE = "movenet_singlepose_lightning_int8.tflite"
 
@@ -68,6 +69,10 @@ def test_a_bad_model_file_is_one_error_line(tmp_path, capsys):
                  "--images", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "missing.tflite" in err[0] and "not found" in err[0]
+    assert main(["accuracy", "--models", "bundled", "--lsp", "x.mat", "--images", str(tmp_path),
+                 "--per-keypoint"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--per-keypoint needs --coco" in err[0]
 
 
 def _coco_subset(ann_file, out, images=8):
@@ -95,8 +100,10 @@ def test_movenet_and_bundled_on_coco_mini_people(shared_data, tmp_path, capsys):
     out = tmp_path / "out" / "accuracy.json"
     assert main(["accuracy", "--models", str(movenet), "bundled", "--coco", str(ann),
                  "--images", str(root / "val2017"), "--threads", "1", "--json", str(out),
-                 "--markdown", "--quiet"]) == 0
+                 "--markdown", "--quiet", "--per-keypoint"]) == 0
     table = capsys.readouterr().out
+    assert "Mean OKS similarity per keypoint" in table
+    assert "| left_wrist " in table and "| right_ankle " in table
     assert "| movenet_singlepose_lightning_int8 " in table and "| bundled " in table
     report = json.loads(out.read_text())
     assert report["dataset"]["persons"] == persons and report["dataset"]["threads"] == 1
@@ -110,3 +117,12 @@ def test_movenet_and_bundled_on_coco_mini_people(shared_data, tmp_path, capsys):
     assert 0.2 < mn["AP"] <= 1.0 and mn["AP50"] >= mn["AP"]
     assert rows["bundled"]["kind"] == "lgmpose" and 0.0 <= rows["bundled"]["AP"] <= 1.0
     assert "movenet_singlepose_lightning_int8" in format_report(report)  # plain table too
+    counts = report["dataset"]["keypoint_counts"]
+    assert len(counts) == 17 and max(counts.values()) <= persons and counts["left_shoulder"] > 0
+    for row in rows.values():
+        oks = row["keypoint_oks"]
+        assert list(oks) == list(counts)
+        assert all(v is None if counts[k] == 0 else 0.0 <= v <= 1.0 for k, v in oks.items())
+    # MoveNet Lightning places shoulders well on these people (COCO's own labels)
+    assert mn["keypoint_oks"]["left_shoulder"] > 0.5
+    assert "left_shoulder" in format_keypoint_report(report)  # plain table too

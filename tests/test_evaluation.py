@@ -137,3 +137,45 @@ def test_mpii_pckh_against_a_direct_computation(shared_data):
                          "Mean@0.1"}
     with pytest.raises(Exception, match="shape"):
         mpii_pckh(preds[:10], gt_file)
+
+
+def test_keypoint_similarity_averages_to_pycocotools_oks():
+    pytest.importorskip("pycocotools")
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    from lgmpose.evaluation.coco import keypoint_similarity
+
+    rng = np.random.default_rng(3)
+    n = 12
+    truth = np.concatenate([rng.uniform(20, 300, (n, 17, 2)),
+                            rng.choice([0, 1, 2], (n, 17, 1), p=[0.2, 0.3, 0.5])], axis=2)
+    truth[:, 5:7, 2] = 2                      # every person has its shoulders labelled
+    truth[:, :, :2] *= truth[:, :, 2:] > 0    # COCO writes unlabelled keypoints as 0, 0, 0
+    areas = rng.uniform(2000, 40000, n)
+    pred = truth[..., :2] + rng.normal(0, 1, (n, 17, 2)) * np.sqrt(areas)[:, None, None] * 0.05
+    dataset = {"images": [{"id": i, "width": 400, "height": 400} for i in range(n)],
+               "categories": [{"id": 1, "name": "person"}],
+               "annotations": [{"id": i + 1, "image_id": i, "category_id": 1, "iscrowd": 0,
+                                "area": float(areas[i]), "bbox": [0, 0, 320, 320],
+                                "num_keypoints": int((truth[i, :, 2] > 0).sum()),
+                                "keypoints": truth[i].reshape(-1).tolist()} for i in range(n)]}
+    results = [{"image_id": i, "category_id": 1, "score": 1.0,
+                "keypoints": np.concatenate([pred[i], np.ones((17, 1))], 1).reshape(-1).tolist()}
+               for i in range(n)]
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO()
+        gt.dataset = dataset
+        gt.createIndex()
+        ev = COCOeval(gt, gt.loadRes(results), "keypoints")
+        ev.params.imgIds = list(range(n))
+        ev.evaluate()
+    for i in range(n):
+        mean, count = keypoint_similarity(pred[i:i + 1], truth[i:i + 1], areas[i:i + 1],
+                                          COCO_SIGMAS)
+        assert list(count) == list((truth[i, :, 2] > 0).astype(int))
+        assert np.nanmean(mean) == pytest.approx(float(ev.ious[(i, 1)][0, 0]), rel=1e-9)
+    mean, count = keypoint_similarity(pred, truth, areas, COCO_SIGMAS)
+    assert count[5] == n and 0.0 < np.nanmin(mean) < np.nanmax(mean) < 1.0
+    # the face points (smallest sigmas) suffer most from errors of the same relative size
+    assert mean[:3].mean() < mean[11:13].mean()

@@ -14,6 +14,7 @@ import json
 import sys
 
 from lgmpose.commands._args import positive_int
+from lgmpose.errors import LgmposeError
 
 HELP = "COCO AP or LSP PCK of several pose models (ours, MoveNet) on the same people, side by side"
 NAME = "accuracy"
@@ -36,11 +37,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="CPU threads for every runtime (default: 1)")
     parser.add_argument("--json", metavar="OUT", help="write the dataset and rows as JSON")
     parser.add_argument("--markdown", action="store_true", help="print a markdown table")
+    parser.add_argument("--per-keypoint", action="store_true",
+                        help="with --coco: also print each keypoint's mean OKS similarity")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
 
 
 def run(args: argparse.Namespace) -> int:
-    from lgmpose.evaluation.compare import compare_coco, compare_lsp, format_report
+    from lgmpose.evaluation.compare import (compare_coco, compare_lsp, format_keypoint_report,
+                                            format_report)
+
+    if args.per_keypoint and not args.coco:
+        raise LgmposeError("--per-keypoint needs --coco (an LSP report already gives PCK per "
+                           "joint group)")
 
     def log(message: str) -> None:
         if not args.quiet:
@@ -53,6 +61,9 @@ def run(args: argparse.Namespace) -> int:
         report = compare_lsp(args.models, args.lsp, args.images, split=args.split,
                              flip=args.flip, threads=args.threads, log=log)
     print(format_report(report, markdown=args.markdown))
+    if args.per_keypoint:
+        print()
+        print(format_keypoint_report(report, markdown=args.markdown))
     if args.json:
         from lgmpose.utils.atomic import atomic_write_text
 

@@ -15,8 +15,8 @@ from lgmpose.defaults import RESCORE_THR
 from lgmpose.errors import LgmposeError
 from lgmpose.scoring import rescore
 
-__all__ = ["COCO_STATS_NAMES", "coco_keypoint_ap", "oks_iou", "oks_nms", "rescore",
-           "make_coco_results"]
+__all__ = ["COCO_STATS_NAMES", "coco_keypoint_ap", "keypoint_similarity", "oks_iou", "oks_nms",
+           "rescore", "make_coco_results"]
 
 COCO_STATS_NAMES = ["AP", "AP50", "AP75", "APM", "APL", "AR", "AR50", "AR75", "ARM", "ARL"]
 
@@ -92,6 +92,28 @@ def oks_iou(keypoints: np.ndarray, others: np.ndarray, area: float, other_areas:
     counted = (keypoints[None, :, 2] > vis_threshold) & (others[..., 2] > vis_threshold)
     return np.where(counted.any(axis=1),
                     (similarity * counted).sum(axis=1) / np.maximum(counted.sum(axis=1), 1), 0.0)
+
+
+def keypoint_similarity(keypoints: np.ndarray, truth: np.ndarray, areas: np.ndarray, sigmas
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """Each keypoint's mean OKS similarity over the people where it is labelled.
+
+    ``keypoints [N, K, 2+]`` are predictions for the ground-truth people ``truth [N, K, 3]`` (x, y,
+    v; v > 0 is labelled) of areas ``areas [N]``. The similarity of one keypoint is COCOeval's,
+    ``exp(-d^2 / (2 * area * (2 * sigma)^2))``, so a person's OKS is the mean of its labelled
+    keypoints' similarities. Returns ``(mean [K], count [K])``; a keypoint labelled nowhere has
+    mean NaN. Shows which keypoints cost OKS AP, which AP itself does not.
+    """
+    sigmas = np.asarray(sigmas, dtype=np.float64)
+    truth = np.asarray(truth, dtype=np.float64)
+    d2 = ((np.asarray(keypoints, dtype=np.float64)[..., :2] - truth[..., :2]) ** 2).sum(axis=-1)
+    e = d2 / ((2 * sigmas) ** 2)[None] / (np.asarray(areas, np.float64)[:, None] + np.spacing(1))
+    similarity = np.exp(-e / 2.0)
+    labelled = truth[..., 2] > 0
+    count = labelled.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = (similarity * labelled).sum(axis=0) / count
+    return mean, count
 
 
 def oks_nms(keypoints, scores, areas, sigmas, threshold: float = 0.9,

@@ -286,7 +286,7 @@ def compare_coco(models: Sequence[str], ann_file: str | os.PathLike, img_dir: st
     """COCO OKS AP of every model with ground-truth boxes: ``{"dataset": ..., "rows": [...]}``."""
     from lgmpose.data.coco import load_coco_json
     from lgmpose.data.metainfo import load_metainfo
-    from lgmpose.evaluation.coco import coco_keypoint_ap, make_coco_results
+    from lgmpose.evaluation.coco import coco_keypoint_ap, keypoint_similarity, make_coco_results
 
     specs = resolve_models(models)  # a bad model file fails before any data is read
     folder = _images_dir(img_dir)
@@ -303,29 +303,38 @@ def compare_coco(models: Sequence[str], ann_file: str | os.PathLike, img_dir: st
     if not by_image:
         raise LgmposeError(f"annotation file {str(ann_file)!r} has no non-crowd person with "
                            "keypoints")
-    groups, image_ids = [], []
+    groups, image_ids, people = [], [], []
     for image_id, anns in by_image.items():
         slots = list(range(len(image_ids), len(image_ids) + len(anns)))
         image_ids += [image_id] * len(anns)
+        people += anns
         groups.append(_Group(folder / files[image_id],
                              np.asarray([a["bbox"] for a in anns], np.float32), slots))
     runners = _load_runners(specs, threads, flip)
     kpts, scores, kept, seconds = _predict(runners, groups, len(image_ids), log)
-    sigmas = load_metainfo("coco").sigmas
+    coco = load_metainfo("coco")
+    sigmas = coco.sigmas
     ids = [i for i, k in zip(image_ids, kept) if k]
     boxes = np.concatenate([g.boxes for g in groups])[kept]
     areas = boxes[:, 2] * boxes[:, 3]
-    rows = []
+    truth = np.asarray([a["keypoints"] for a in people], np.float64).reshape(len(people), -1, 3)
+    truth_areas = np.asarray([a.get("area") or a["bbox"][2] * a["bbox"][3] for a in people])
+    rows, counts = [], None
     for spec, runner, k, s, sec in zip(specs, runners, kpts, scores, seconds):
         results = make_coco_results(ids, k[kept], s[kept], np.ones(len(ids)), areas, sigmas,
                                     nms_threshold=None)
         stats = coco_keypoint_ap(results, ann_file, sigmas=sigmas)
+        similarity, counts = keypoint_similarity(k[kept], truth[kept], truth_areas[kept], sigmas)
         rows.append({**_row(spec, runner, len(ids), sec),
-                     **{key: round(value, 4) for key, value in stats.items()}})
+                     **{key: round(value, 4) for key, value in stats.items()},
+                     "keypoint_oks": {name: (None if np.isnan(v) else round(float(v), 4))
+                                      for name, v in zip(coco.keypoint_names, similarity)}})
     return {"dataset": {"kind": "coco", "ann_file": os.fspath(ann_file),
                         "img_dir": os.fspath(img_dir), "images": len(groups),
                         "persons": int(kept.sum()), "skipped": int((~kept).sum()),
-                        "boxes": "ground truth", "threads": threads},
+                        "boxes": "ground truth", "threads": threads,
+                        "keypoint_counts": dict(zip(coco.keypoint_names,
+                                                    (int(c) for c in counts)))},
             "rows": rows}
 
 
@@ -400,4 +409,32 @@ def format_report(report: dict[str, Any], markdown: bool = False) -> str:
                           for i, (v, w) in enumerate(zip(line, widths))) for line in lines]
     out.append(f"threads: {dataset['threads']}; ms/person: the model call with its crops, "
                "ours batched per image")
+    return "\n".join(out)
+
+
+def format_keypoint_report(report: dict[str, Any], markdown: bool = False) -> str:
+    """A COCO report's per-keypoint table: each keypoint's mean OKS similarity for every model."""
+    dataset = report["dataset"]
+    if dataset["kind"] != "coco":
+        raise LgmposeError("the per-keypoint table is for COCO OKS reports (--coco)")
+    counts = dataset["keypoint_counts"]
+    header = ["keypoint", "labelled", *(r["name"] for r in report["rows"])]
+    lines = [[name, str(count), *("-" if r["keypoint_oks"].get(name) is None
+                                  else f"{r['keypoint_oks'][name]:.3f}" for r in report["rows"])]
+             for name, count in counts.items()]
+    widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)]
+    title = ("Mean OKS similarity per keypoint, over the persons where it is labelled "
+             "(exp(-d^2 / (2 area (2 sigma)^2)); 1 is exact)")
+    if markdown:
+        out = [title, "", "| " + " | ".join(h.ljust(w) for h, w in zip(header, widths)) + " |",
+               "| " + " | ".join("-" * w if i == 0 else "-" * (w - 1) + ":"
+                                 for i, w in enumerate(widths)) + " |"]
+        out += ["| " + " | ".join(v.ljust(w) if i == 0 else v.rjust(w)
+                                  for i, (v, w) in enumerate(zip(line, widths))) + " |"
+                for line in lines]
+    else:
+        out = [title, "  ".join(h.ljust(w) if i == 0 else h.rjust(w)
+                                for i, (h, w) in enumerate(zip(header, widths)))]
+        out += ["  ".join(v.ljust(w) if i == 0 else v.rjust(w)
+                          for i, (v, w) in enumerate(zip(line, widths))) for line in lines]
     return "\n".join(out)
