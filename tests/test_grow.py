@@ -73,6 +73,32 @@ def test_the_new_parts_receive_gradients():
     assert new_larm.between.fc2.weight.grad.abs().max() > 0
 
 
+def test_a_new_block_scale_starts_the_new_blocks_slightly_on():
+    source = _trained_like()
+    x = torch.randn(2, 3, *SIZE)
+    exact, nudged = _grown(source, **GROWN), _grown(source, **GROWN)
+    grow_lgm_pose(nudged, source.state_dict(), source.model_config, new_block_scale=0.05)
+    new_block = nudged.stages[3][2]
+    assert torch.all(new_block.conv[-1].bn.weight == 0.05)
+    for model in (exact, nudged):
+        model.eval()
+    with torch.no_grad():
+        change = (nudged(x) - exact(x)).abs().max()
+        size = exact(x).abs().max()
+    assert 0 < change < 0.2 * size                  # near the checkpoint's function, not on it
+    nudged.train()
+    nudged(x).square().mean().backward()
+    inner = new_block.conv[0].conv.weight.grad      # zero at scale 0: the branch is cut off
+    assert inner.abs().max() > 0
+    exact.train()
+    exact(x).square().mean().backward()
+    assert exact.stages[3][2].conv[0].conv.weight.grad.abs().max() == 0
+    for bad in (-0.1, 2.0, "big"):
+        with pytest.raises(LgmposeError, match="init_grow_scale"):
+            grow_lgm_pose(_grown(source, **GROWN), source.state_dict(), source.model_config,
+                          new_block_scale=bad)
+
+
 @pytest.mark.filterwarnings("ignore:Initializing zero-element tensors")
 @pytest.mark.parametrize("overrides, message", [
     (dict(mv2_blocks=[1, 1, 1, 0]), "mv2_blocks .* smaller"),

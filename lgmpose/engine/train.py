@@ -190,7 +190,8 @@ class _Run:
         if self.cfg["train"].get("init_grow"):
             from lgmpose.models.grow import grow_lgm_pose
 
-            grow_lgm_pose(model, state["state_dict"], saved)
+            grow_lgm_pose(model, state["state_dict"], saved,
+                          self.cfg["train"].get("init_grow_scale") or 0.0)
             self.log.info(f"initial weights from {path}, grown to {current}")
             return
         try:

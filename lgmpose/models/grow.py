@@ -108,8 +108,8 @@ def _copy_inverted_residual(dst: InvertedResidual, src: InvertedResidual) -> Non
 
 
 @torch.no_grad()
-def _make_identity_block(block: InvertedResidual) -> None:
-    block.conv[-1].bn.weight.zero_()
+def _make_identity_block(block: InvertedResidual, scale: float = 0.0) -> None:
+    block.conv[-1].bn.weight.fill_(scale)
     block.conv[-1].bn.bias.zero_()
 
 
@@ -121,14 +121,14 @@ def _make_identity_larm(larm: nn.Module) -> None:
 
 
 @torch.no_grad()
-def _grow_stage(dst: nn.Sequential, src: nn.Sequential) -> None:
+def _grow_stage(dst: nn.Sequential, src: nn.Sequential, new_block_scale: float) -> None:
     _copy_inverted_residual(dst[0], src[0])
     old_blocks, new_blocks = _mv2(src), _mv2(dst)
     for i, block in enumerate(new_blocks):
         if i < len(old_blocks):
             _copy_inverted_residual(block, old_blocks[i])
         else:
-            _make_identity_block(block)
+            _make_identity_block(block, new_block_scale)
     vim_src, vim_dst = _vim(src), _vim(dst)
     if vim_src is None:
         return
@@ -147,11 +147,21 @@ def _grow_stage(dst: nn.Sequential, src: nn.Sequential) -> None:
 
 
 def grow_lgm_pose(model: nn.Module, state_dict: Mapping[str, torch.Tensor],
-                  saved_config: Mapping[str, Any]) -> None:
+                  saved_config: Mapping[str, Any], new_block_scale: float | str = 0.0) -> None:
     """Load a smaller ``lgm_pose`` checkpoint (``state_dict`` of a model built with
     ``saved_config``) into ``model``, a grown ``lgm_pose``, so that both compute the same
     function. Raises :class:`LgmposeError` when the two differ in anything but depth and MV2
-    width (see :data:`GROWABLE`), or when ``model`` is smaller somewhere."""
+    width (see :data:`GROWABLE`), or when ``model`` is smaller somewhere.
+
+    ``new_block_scale`` > 0 starts the new MV2 blocks' last BatchNorm scale there instead of at 0:
+    the grown model then computes almost, not exactly, the same function, but the new blocks'
+    inner layers get gradients from the first step (at 0 they get none until the scale moves)."""
+    try:
+        scale = float(new_block_scale)
+    except (TypeError, ValueError):
+        scale = float("nan")
+    if not 0.0 <= scale <= 1.0:
+        raise LgmposeError(f"train.init_grow_scale must be between 0 and 1, got {new_block_scale!r}")
     config = dict(model.model_config)
     if config.get("name") != "lgm_pose" or saved_config.get("name") != "lgm_pose":
         raise LgmposeError("only lgm_pose models can be grown")
@@ -166,4 +176,4 @@ def grow_lgm_pose(model: nn.Module, state_dict: Mapping[str, torch.Tensor],
         for name in ("stem", "ups", "fusions", "head", "heatmap_norm"):
             getattr(model, name).load_state_dict(getattr(old, name).state_dict())
         for dst, src in zip(model.stages, old.stages):
-            _grow_stage(dst, src)
+            _grow_stage(dst, src, scale)
