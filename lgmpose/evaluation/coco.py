@@ -74,6 +74,13 @@ def coco_keypoint_ap(results, ann_file, sigmas=None, verbose: bool = False) -> d
     return {name: float(value) for name, value in zip(COCO_STATS_NAMES, evaluator.stats)}
 
 
+def _similarity(d2: np.ndarray, areas: np.ndarray, sigmas) -> np.ndarray:
+    """COCOeval's per-keypoint similarity ``exp(-d^2 / (2 * area * (2 * sigma)^2))`` of squared
+    distances ``d2 [N, K]`` for people of ``areas [N]``."""
+    variances = (2 * np.asarray(sigmas, dtype=np.float64)) ** 2
+    return np.exp(-d2 / variances[None] / (areas[:, None] + np.spacing(1)) / 2.0)
+
+
 def oks_iou(keypoints: np.ndarray, others: np.ndarray, area: float, other_areas: np.ndarray,
             sigmas, vis_threshold: float | None = None) -> np.ndarray:
     """OKS between one pose ``[K, 3]`` (x, y, score) and ``others[N, K, 3]`` (the NMS form: the mean
@@ -81,12 +88,8 @@ def oks_iou(keypoints: np.ndarray, others: np.ndarray, area: float, other_areas:
 
     With ``vis_threshold``, only keypoints scored above it in both poses count.
     """
-    sigmas = np.asarray(sigmas, dtype=np.float64)
-    variances = (2 * sigmas) ** 2
     d2 = ((others[..., :2] - keypoints[None, :, :2]) ** 2).sum(axis=-1)
-    mean_area = (area + np.asarray(other_areas, dtype=np.float64)) / 2.0
-    e = d2 / variances[None] / (mean_area[:, None] + np.spacing(1)) / 2.0
-    similarity = np.exp(-e)
+    similarity = _similarity(d2, (area + np.asarray(other_areas, dtype=np.float64)) / 2.0, sigmas)
     if vis_threshold is None:
         return similarity.mean(axis=1)
     counted = (keypoints[None, :, 2] > vis_threshold) & (others[..., 2] > vis_threshold)
@@ -104,11 +107,9 @@ def keypoint_similarity(keypoints: np.ndarray, truth: np.ndarray, areas: np.ndar
     keypoints' similarities. Returns ``(mean [K], count [K])``; a keypoint labelled nowhere has
     mean NaN. Shows which keypoints cost OKS AP, which AP itself does not.
     """
-    sigmas = np.asarray(sigmas, dtype=np.float64)
     truth = np.asarray(truth, dtype=np.float64)
     d2 = ((np.asarray(keypoints, dtype=np.float64)[..., :2] - truth[..., :2]) ** 2).sum(axis=-1)
-    e = d2 / ((2 * sigmas) ** 2)[None] / (np.asarray(areas, np.float64)[:, None] + np.spacing(1))
-    similarity = np.exp(-e / 2.0)
+    similarity = _similarity(d2, np.asarray(areas, dtype=np.float64), sigmas)
     labelled = truth[..., 2] > 0
     count = labelled.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):

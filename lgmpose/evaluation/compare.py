@@ -393,20 +393,7 @@ def format_report(report: dict[str, Any], markdown: bool = False) -> str:
         values = [f"{row[c]:.{digits}f}" if row.get(c) is not None else "-" for c in columns]
         lines.append([row["name"], row["runtime"], size, "yes" if row["flip"] else "no", *values,
                       f"{row['ms_per_person']:.1f}"])
-    widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)]
-    out = [title, ""] if markdown else [title]
-    if markdown:
-        out.append("| " + " | ".join(h.ljust(w) for h, w in zip(header, widths)) + " |")
-        out.append("| " + " | ".join("-" * w if i < 4 else "-" * (w - 1) + ":"
-                                     for i, w in enumerate(widths)) + " |")
-        out += ["| " + " | ".join(v.ljust(w) if i < 4 else v.rjust(w)
-                                  for i, (v, w) in enumerate(zip(line, widths))) + " |"
-                for line in lines]
-    else:
-        out.append("  ".join(h.ljust(w) if i < 4 else h.rjust(w)
-                             for i, (h, w) in enumerate(zip(header, widths))))
-        out += ["  ".join(v.ljust(w) if i < 4 else v.rjust(w)
-                          for i, (v, w) in enumerate(zip(line, widths))) for line in lines]
+    out = [title, *_table(header, lines, text_columns=4, markdown=markdown)]
     out.append(f"threads: {dataset['threads']}; ms/person: the model call with its crops, "
                "ours batched per image")
     return "\n".join(out)
@@ -422,19 +409,24 @@ def format_keypoint_report(report: dict[str, Any], markdown: bool = False) -> st
     lines = [[name, str(count), *("-" if r["keypoint_oks"].get(name) is None
                                   else f"{r['keypoint_oks'][name]:.3f}" for r in report["rows"])]
              for name, count in counts.items()]
-    widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)]
     title = ("Mean OKS similarity per keypoint, over the persons where it is labelled "
              "(exp(-d^2 / (2 area (2 sigma)^2)); 1 is exact)")
-    if markdown:
-        out = [title, "", "| " + " | ".join(h.ljust(w) for h, w in zip(header, widths)) + " |",
-               "| " + " | ".join("-" * w if i == 0 else "-" * (w - 1) + ":"
-                                 for i, w in enumerate(widths)) + " |"]
-        out += ["| " + " | ".join(v.ljust(w) if i == 0 else v.rjust(w)
-                                  for i, (v, w) in enumerate(zip(line, widths))) + " |"
-                for line in lines]
-    else:
-        out = [title, "  ".join(h.ljust(w) if i == 0 else h.rjust(w)
-                                for i, (h, w) in enumerate(zip(header, widths)))]
-        out += ["  ".join(v.ljust(w) if i == 0 else v.rjust(w)
-                          for i, (v, w) in enumerate(zip(line, widths))) for line in lines]
-    return "\n".join(out)
+    return "\n".join([title, *_table(header, lines, text_columns=1, markdown=markdown)])
+
+
+def _table(header: list[str], lines: list[list[str]], text_columns: int, markdown: bool
+           ) -> list[str]:
+    """Rows of a plain or markdown table; the first ``text_columns`` left-aligned, the rest (numbers)
+    right-aligned. A markdown table starts with an empty line."""
+    widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)]
+
+    def cells(values: list[str]) -> list[str]:
+        return [v.ljust(w) if i < text_columns else v.rjust(w)
+                for i, (v, w) in enumerate(zip(values, widths))]
+
+    if not markdown:
+        return ["  ".join(cells(line)) for line in [header, *lines]]
+    rule = ["-" * w if i < text_columns else "-" * (w - 1) + ":" for i, w in enumerate(widths)]
+    return ["", *("| " + " | ".join(c) + " |"
+                  for c in [[h.ljust(w) for h, w in zip(header, widths)], rule,
+                            *(cells(line) for line in lines)])]
