@@ -52,6 +52,16 @@ def test_same_name_different_shape(tmp_path):
         load_state(create_model("lgm_pose"), data["state_dict"], str(path), data["model_config"])
 
 
+def test_other_input_size_names_the_stored_one(tmp_path):
+    # lgm_pose's global mixers are sized to the input, so a 256x192 checkpoint cannot be built
+    # at 320x256; the error must tell the checkpoint's size from the requested one
+    path = tmp_path / "small.pth"
+    save_checkpoint(path, create_model("lgm_pose"))
+    with pytest.raises(LgmposeError, match=r"saved from lgm_pose \(17 keypoints, 256x192\), "
+                                           r"the model is lgm_pose \(17 keypoints, 320x256\)"):
+        load_model(path, input_size=[320, 256])
+
+
 def test_not_a_checkpoint(tmp_path):
     junk = tmp_path / "junk.pth"
     junk.write_bytes(b"not a checkpoint at all")

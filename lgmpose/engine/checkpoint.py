@@ -69,7 +69,7 @@ def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu"
         raise LgmposeError(f"checkpoint '{path}' holds {_describe(config)}, "
                            f"not the requested architecture {expected_name}")
     model = create_model(**config)
-    load_state(model, data["state_dict"], source=str(path), stored_config=config)
+    load_state(model, data["state_dict"], source=str(path), stored_config=data["model_config"])
     model.meta = data.get("meta", {})
     return model.to(map_location).eval()
 
