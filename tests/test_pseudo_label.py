@@ -110,6 +110,41 @@ def test_remerge_applies_the_rules_to_a_stored_file_and_is_idempotent(tmp_path):
     assert again["pairs_swapped"] == 1        # counted once, not again
 
 
+def test_rescale_box_about_its_centre_and_shifted_down():
+    from lgmpose.errors import LgmposeError
+    from lgmpose.labels.pseudo_label import rescale_box
+
+    # centre (110, 150) -> (110, 150 + 0.05 * 200); size 40 x 200 -> 20 x 180
+    assert rescale_box([90, 50, 40, 200], 0.5, 0.9, 0.05) == [100.0, 70.0, 20.0, 180.0]
+    assert rescale_box([90, 50, 40, 200], 1, 1, 0) == [90.0, 50.0, 40.0, 200.0]
+    with pytest.raises(LgmposeError, match="positive"):
+        rescale_box([0, 0, 10, 10], 0, 1, 0)
+
+
+def test_remerge_rescales_boxes_and_keeps_keypoints_and_area(tmp_path):
+    from lgmpose.labels.pseudo_label import remerge
+
+    teacher = _standing_person()
+    triples = np.concatenate([teacher, np.full((17, 1), 2.0)], 1)
+    ann = {"id": 1, "image_id": 7, "category_id": 1, "iscrowd": 0, "bbox": [130, 40, 50, 190],
+           "area": 9500.0, "num_keypoints": 17, "keypoints": triples.reshape(-1).tolist(),
+           "keypoint_scores": [1.0] * 17, "from_ground_truth": 17, "lr_swapped": False,
+           "teacher_keypoints": np.concatenate([teacher, np.full((17, 1), 0.9)], 1)
+           .reshape(-1).tolist()}
+    src, out = tmp_path / "old.json", tmp_path / "new.json"
+    src.write_text(json.dumps({"images": [{"id": 7, "file_name": "a.jpg"}], "categories": [],
+                               "annotations": [ann]}))
+    remerge(src, out, box_rescale=(0.945, 0.908, 0.039))
+    data = json.loads(out.read_text())
+    new = data["annotations"][0]
+    cy = 40 + 95 + 0.039 * 190
+    np.testing.assert_allclose(new["bbox"], [155 - 0.945 * 25, cy - 0.908 * 95, 0.945 * 50,
+                                             0.908 * 190], atol=0.01)
+    assert new["area"] == 9500.0
+    np.testing.assert_allclose(new["keypoints"], triples.reshape(-1), atol=0.01)
+    assert "boxes rescaled" in data["info"]["description"]
+
+
 def test_remerge_refuses_a_file_without_teacher_answers(tmp_path):
     from lgmpose.errors import LgmposeError
     from lgmpose.labels.pseudo_label import remerge
@@ -372,3 +407,7 @@ def test_cli_needs_a_teacher_except_to_remerge(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "missing.json.gz" in proc.stderr
     assert "Traceback" not in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "lgmpose", "pseudo-label", "--coco", "a.json",
+                           "--box-rescale", "1", "1", "0", "--out", str(tmp_path / "x.json")],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "only applies with --remerge" in proc.stderr

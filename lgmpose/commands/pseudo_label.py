@@ -55,6 +55,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also give single left/right pairs that cross a confident teacher "
                              "(both joints >= 0.4) the teacher's assignment; for crowd-sourced "
                              "labels such as LSPET's")
+    parser.add_argument("--box-rescale", type=float, nargs=3, metavar=("W", "H", "DOWN"),
+                        help="--remerge: redraw every box at W x its width and H x its height, "
+                             "its centre moved down by DOWN x its height (LSP boxes to COCO's "
+                             "convention: 0.945 0.908 0.039)")
     parser.add_argument("--threads", type=int, default=None, help="teacher threads")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run")
     parser.add_argument("--no-progress", action="store_true")
@@ -67,9 +71,12 @@ def run(args: argparse.Namespace) -> int:
         from lgmpose.labels.pseudo_label import remerge
 
         summary = remerge(args.remerge, args.out, kpt_thr=args.kpt_thr,
-                          min_keypoints=args.min_keypoints, fix_pairs=args.fix_pairs)
+                          min_keypoints=args.min_keypoints, fix_pairs=args.fix_pairs,
+                          box_rescale=args.box_rescale)
         print(json.dumps({"out": args.out, **summary}, indent=1))
         return 0
+    if args.box_rescale:
+        raise LgmposeError("pseudo-label: --box-rescale only applies with --remerge")
     if not args.teacher or not args.images:
         raise LgmposeError("pseudo-label: --teacher and --images are needed (except with "
                            "--remerge)")
