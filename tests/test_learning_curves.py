@@ -53,3 +53,25 @@ def test_a_broken_log_is_named(tmp_path, capsys):
         read_curve(work)
     assert cli(["curves", str(tmp_path / "missing")]) == 2
     assert "is not a training work dir" in capsys.readouterr().err
+
+def test_every_curve_is_drawn_past_twenty(tmp_path, monkeypatch):
+    # tab20 has 20 colours; the 21st curve was once dropped without a word
+    pytest.importorskip("matplotlib")
+    from matplotlib.figure import Figure
+
+    from lgmpose.tools.learning_curves import plot_curves
+
+    drawn = {}
+    real_savefig = Figure.savefig
+
+    def savefig(fig, *args, **kwargs):
+        lines = fig.axes[0].get_lines()
+        drawn["labels"] = [line.get_label() for line in lines]
+        drawn["styles"] = {(line.get_color(), line.get_marker()) for line in lines}
+        return real_savefig(fig, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", savefig)
+    curves = {f"run {i}": [(1000.0 * i, 0.01 * i)] for i in range(23)}
+    plot_curves(curves, "AP", "crops", tmp_path / "many.png")
+    assert drawn["labels"] == list(curves)
+    assert len(drawn["styles"]) == 23          # no two curves look alike

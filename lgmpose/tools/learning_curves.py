@@ -90,11 +90,14 @@ def plot_curves(curves: dict[str, list[tuple[float, float]]], metric: str, x: st
     scale = 1000.0 if x == "crops" else 1.0
     many = len(curves) > 6
     fig, ax = plt.subplots(figsize=(8.5 if many else 6, 4))
-    # matplotlib's default cycle has 10 colours: beyond that, curves would share one
-    colours = plt.get_cmap("tab20").colors if len(curves) > 10 else [None] * len(curves)
-    for (name, points), colour in zip(curves.items(), colours):
-        ax.plot([a / scale for a, _ in points], [v for _, v in points], marker="o", label=name,
-                color=colour)
+    # matplotlib's default cycle has 10 colours: beyond that, curves would share one; past
+    # tab20's 20 colours, the marker tells curves of the same colour apart
+    palette = plt.get_cmap("tab20").colors
+    markers = "os^Dv"
+    for i, (name, points) in enumerate(curves.items()):
+        colour = palette[i % len(palette)] if len(curves) > 10 else None
+        ax.plot([a / scale for a, _ in points], [v for _, v in points], label=name, color=colour,
+                marker=markers[(i // len(palette)) % len(markers)])
     ax.set_xlabel("crops seen (thousands)" if x == "crops" else "training minutes")
     ax.set_ylabel(f"validation {metric}")
     ax.grid(alpha=0.3)
