@@ -239,7 +239,8 @@ def rescale_box(box, width_factor: float, height_factor: float, shift_down: floa
 
 def remerge(in_file: str | os.PathLike, out: str | os.PathLike, metainfo="coco",
             kpt_thr: float = KPT_THR, min_keypoints: int = 6,
-            fix_pairs: bool = False, box_rescale=None) -> dict[str, Any]:
+            fix_pairs: bool = False,
+            box_rescale: tuple[float, float, float] | None = None) -> dict[str, Any]:
     """Re-apply :func:`merge_labels` to a pseudo-label file (plain or ``.gz``) written by
     :func:`pseudo_label`: its ground truth (keypoints with ``keypoint_scores`` 1) and its
     ``teacher_keypoints`` are merged again, so rules added since take effect without the teacher.
