@@ -8,8 +8,8 @@ import pytest
 
 from lgmpose.cli import main
 from lgmpose.errors import LgmposeError
-from lgmpose.evaluation.compare import (format_keypoint_report, format_report, model_kind,
-                                        resolve_models)
+from lgmpose.evaluation.compare import (format_breakdown_report, format_keypoint_report,
+                                        format_report, model_kind, resolve_models)
 
 MOVENET_TFLITE = "movenet_singlepose_lightning_int8.tflite"
 
@@ -73,6 +73,10 @@ def test_a_bad_model_file_is_one_error_line(tmp_path, capsys):
                  "--per-keypoint"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--per-keypoint needs --coco" in err[0]
+    assert main(["accuracy", "--models", "bundled", "--lsp", "x.mat", "--images", str(tmp_path),
+                 "--breakdown"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--breakdown needs --coco" in err[0]
 
 
 def _coco_subset(ann_file, out, images=8):
@@ -100,7 +104,7 @@ def test_movenet_and_bundled_on_coco_mini_people(shared_data, tmp_path, capsys):
     out = tmp_path / "out" / "accuracy.json"
     assert main(["accuracy", "--models", str(movenet), "bundled", "--coco", str(ann),
                  "--images", str(root / "val2017"), "--threads", "1", "--json", str(out),
-                 "--markdown", "--quiet", "--per-keypoint"]) == 0
+                 "--markdown", "--quiet", "--per-keypoint", "--breakdown"]) == 0
     table = capsys.readouterr().out
     assert "Mean OKS similarity per keypoint" in table
     assert "| left_wrist " in table and "| right_ankle " in table
@@ -126,3 +130,16 @@ def test_movenet_and_bundled_on_coco_mini_people(shared_data, tmp_path, capsys):
     # MoveNet Lightning places shoulders well on these people (COCO's own labels)
     assert mn["keypoint_oks"]["left_shoulder"] > 0.5
     assert "left_shoulder" in format_keypoint_report(report)  # plain table too
+    assert "Mean OKS per group of people" in table and "| facing " in table
+    breakdown = report["breakdown"]
+    assert breakdown["models"] == [r["name"] for r in report["rows"]]
+    for group in ("size", "labelled keypoints", "overlap (IoU with a neighbour)"):
+        buckets = [b for b in breakdown["buckets"] if b["group"] == group]
+        assert sum(b["persons"] for b in buckets) == persons   # every person in one bucket
+    for m, row in enumerate(report["rows"]):
+        # the buckets' means, weighted by their people, are the mean OKS over all people
+        sizes = [b for b in breakdown["buckets"] if b["group"] == "size" and b["persons"]]
+        mean = sum(b["persons"] * b["mean_oks"][m] for b in sizes) / persons
+        assert 0.0 < mean < 1.0
+        assert sum(breakdown["turned"][m].values()) <= sum(breakdown["facing_persons"].values())
+    assert "Predicted facing the other way" in format_breakdown_report(report)

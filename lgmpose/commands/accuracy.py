@@ -39,16 +39,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--markdown", action="store_true", help="print a markdown table")
     parser.add_argument("--per-keypoint", action="store_true",
                         help="with --coco: also print each keypoint's mean OKS similarity")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="with --coco: also print every model's mean OKS by person size, "
+                             "labelled keypoints, overlap with a neighbour and facing, and how "
+                             "many people it turned the other way")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
 
 
 def run(args: argparse.Namespace) -> int:
-    from lgmpose.evaluation.compare import (compare_coco, compare_lsp, format_keypoint_report,
-                                            format_report)
+    from lgmpose.evaluation.compare import (compare_coco, compare_lsp, format_breakdown_report,
+                                            format_keypoint_report, format_report)
 
     if args.per_keypoint and not args.coco:
         raise LgmposeError("--per-keypoint needs --coco (an LSP report already gives PCK per "
                            "joint group)")
+    if args.breakdown and not args.coco:
+        raise LgmposeError("--breakdown needs --coco (it groups COCO people by OKS)")
 
     def log(message: str) -> None:
         if not args.quiet:
@@ -64,6 +70,9 @@ def run(args: argparse.Namespace) -> int:
     if args.per_keypoint:
         print()
         print(format_keypoint_report(report, markdown=args.markdown))
+    if args.breakdown:
+        print()
+        print(format_breakdown_report(report, markdown=args.markdown))
     if args.json:
         from lgmpose.utils.atomic import atomic_write_text
 

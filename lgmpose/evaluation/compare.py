@@ -37,7 +37,7 @@ import numpy as np
 from lgmpose.errors import LgmposeError
 
 __all__ = ["ModelSpec", "model_kind", "resolve_models", "load_runner", "compare_coco",
-           "compare_lsp", "format_report"]
+           "compare_lsp", "format_report", "format_keypoint_report", "format_breakdown_report"]
 
 BUNDLED = "bundled"
 COCO_COLUMNS = ("AP", "AP50", "AP75", "APM", "APL", "AR")
@@ -286,6 +286,8 @@ def compare_coco(models: Sequence[str], ann_file: str | os.PathLike, img_dir: st
     """COCO OKS AP of every model with ground-truth boxes: ``{"dataset": ..., "rows": [...]}``."""
     from lgmpose.data.coco import load_coco_json
     from lgmpose.data.metainfo import load_metainfo
+    from lgmpose.evaluation.breakdown import (breakdown_rows, facing, group_people, max_overlap,
+                                              person_oks)
     from lgmpose.evaluation.coco import coco_keypoint_ap, keypoint_similarity, make_coco_results
 
     specs = resolve_models(models)  # a bad model file fails before any data is read
@@ -293,7 +295,9 @@ def compare_coco(models: Sequence[str], ann_file: str | os.PathLike, img_dir: st
     data = load_coco_json(ann_file)
     files = {img["id"]: img["file_name"] for img in data["images"]}
     by_image: dict[Any, list[dict]] = {}
+    every_box: dict[Any, list[dict]] = {}   # every person box of an image, for the overlaps
     for ann in data["annotations"]:
+        every_box.setdefault(ann["image_id"], []).append(ann)
         if ann.get("iscrowd", 0) or not ann.get("num_keypoints", 0):
             continue
         if ann["image_id"] not in files:
@@ -319,8 +323,17 @@ def compare_coco(models: Sequence[str], ann_file: str | os.PathLike, img_dir: st
     areas = boxes[:, 2] * boxes[:, 3]
     truth = np.asarray([a["keypoints"] for a in people], np.float64).reshape(len(people), -1, 3)
     truth_areas = np.asarray([a.get("area") or a["bbox"][2] * a["bbox"][3] for a in people])
-    rows, counts = [], None
+    overlaps = np.concatenate([
+        max_overlap(g.boxes, [a["bbox"] for a in every_box[image_ids[g.slots[0]]]],
+                    [_index_of(every_box[image_ids[g.slots[0]]], people[n]) for n in g.slots])
+        for g in groups])[kept]
+    truth_facing = facing(truth[kept], truth[kept][..., 2] > 0)
+    groups_of = group_people(truth_areas[kept], (truth[kept][..., 2] > 0).sum(axis=1), overlaps,
+                             truth_facing)
+    rows, counts, oks, turned = [], None, [], []
     for spec, runner, k, s, sec in zip(specs, runners, kpts, scores, seconds):
+        oks.append(person_oks(k[kept], truth[kept], truth_areas[kept], sigmas))
+        turned.append(facing(k[kept]))
         results = make_coco_results(ids, k[kept], s[kept], np.ones(len(ids)), areas, sigmas,
                                     nms_threshold=None)
         stats = coco_keypoint_ap(results, ann_file, sigmas=sigmas)
@@ -335,7 +348,13 @@ def compare_coco(models: Sequence[str], ann_file: str | os.PathLike, img_dir: st
                         "boxes": "ground truth", "threads": threads,
                         "keypoint_counts": dict(zip(coco.keypoint_names,
                                                     (int(c) for c in counts)))},
-            "rows": rows}
+            "rows": rows,
+            "breakdown": {"models": [r["name"] for r in rows],
+                          **breakdown_rows(groups_of, oks, truth_facing, turned)}}
+
+
+def _index_of(annotations: list[dict], person: dict) -> int:
+    return next(i for i, a in enumerate(annotations) if a is person)
 
 
 def compare_lsp(models: Sequence[str], mat_file: str | os.PathLike, img_dir: str | os.PathLike,
@@ -412,6 +431,27 @@ def format_keypoint_report(report: dict[str, Any], markdown: bool = False) -> st
     title = ("Mean OKS similarity per keypoint, over the persons where it is labelled "
              "(exp(-d^2 / (2 area (2 sigma)^2)); 1 is exact)")
     return "\n".join([title, *_table(header, lines, text_columns=1, markdown=markdown)])
+
+
+def format_breakdown_report(report: dict[str, Any], markdown: bool = False) -> str:
+    """A COCO report's breakdown: every model's mean OKS per group of people (size, labelled
+    keypoints, overlap, facing), then how many people each model turned the other way."""
+    if report["dataset"]["kind"] != "coco" or "breakdown" not in report:
+        raise LgmposeError("the breakdown is for COCO OKS reports (--coco)")
+    breakdown = report["breakdown"]
+    header = ["group", "people", "persons", *breakdown["models"]]
+    lines = [[b["group"], b["bucket"], str(b["persons"]),
+              *("-" if v is None else f"{v:.3f}" for v in b["mean_oks"])]
+             for b in breakdown["buckets"]]
+    title = ("Mean OKS per group of people (ground-truth boxes; see "
+             "lgmpose.evaluation.breakdown for the groups)")
+    persons = breakdown["facing_persons"]
+    turned = [f"{name}: {t['towards']} of {persons['towards']} facing the camera, {t['away']} of "
+              f"{persons['away']} facing away" for name, t in zip(breakdown["models"],
+                                                                  breakdown["turned"])]
+    return "\n".join([title, *_table(header, lines, text_columns=2, markdown=markdown), "",
+                      "Predicted facing the other way (a whole-body left/right mix-up):",
+                      *(f"  {line}" for line in turned)])
 
 
 def _table(header: list[str], lines: list[list[str]], text_columns: int, markdown: bool
