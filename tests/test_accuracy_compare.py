@@ -77,6 +77,10 @@ def test_a_bad_model_file_is_one_error_line(tmp_path, capsys):
                  "--breakdown"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--breakdown needs --coco" in err[0]
+    assert main(["accuracy", "--models", "bundled", "--lsp", "x.mat", "--images", str(tmp_path),
+                 "--truncate"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--truncate needs --coco" in err[0]
 
 
 def _coco_subset(ann_file, out, images=8):
@@ -143,3 +147,17 @@ def test_movenet_and_bundled_on_coco_mini_people(shared_data, tmp_path, capsys):
         assert 0.0 < mean < 1.0
         assert sum(breakdown["turned"][m].values()) <= sum(breakdown["facing_persons"].values())
     assert "Predicted facing the other way" in format_breakdown_report(report)
+    assert report["dataset"]["truncated"] is None
+
+    # the same people cut off by a picture border: the same persons, fewer labelled keypoints
+    cut_out = tmp_path / "out" / "truncated.json"
+    assert main(["accuracy", "--models", "bundled", "--coco", str(ann), "--images",
+                 str(root / "val2017"), "--json", str(cut_out), "--quiet", "--truncate", "3"]) == 0
+    assert "cut off by a picture border (seed 3" in capsys.readouterr().out
+    cut_report = json.loads(cut_out.read_text())
+    truncated = cut_report["dataset"]["truncated"]
+    assert truncated["seed"] == 3 and 0 < truncated["cut"] <= persons
+    assert cut_report["dataset"]["persons"] == persons
+    cut_counts = cut_report["dataset"]["keypoint_counts"]
+    assert sum(cut_counts.values()) < sum(counts.values())
+    assert cut_report["rows"][0]["AP"] != rows["bundled"]["AP"]

@@ -69,6 +69,7 @@ def test_coco_ap_results_file_and_sigmas(shared_data, tmp_path):
     a = coco_keypoint_ap(str(path), str(ann_file))
     b = coco_keypoint_ap(results, str(ann_file), sigmas=COCO_SIGMAS)
     assert a == b == {k: float(v) for k, v in zip(a, _pycocotools_direct(results, ann_file))}
+    assert coco_keypoint_ap(results, json.loads(ann_file.read_text())) == a  # a dict in memory
     wide = coco_keypoint_ap(results, str(ann_file), sigmas=COCO_SIGMAS * 2)
     assert wide["AP"] > a["AP"]
     assert coco_keypoint_ap([], str(ann_file))["AP"] == 0.0

@@ -26,6 +26,12 @@ def _load_coco(ann_file):
 
     if isinstance(ann_file, COCO):
         return ann_file
+    if isinstance(ann_file, dict):  # a dataset already in memory
+        with contextlib.redirect_stdout(io.StringIO()):
+            coco = COCO()
+            coco.dataset = ann_file
+            coco.createIndex()
+        return coco
     if not os.path.isfile(ann_file):
         raise LgmposeError(f"annotation file {str(ann_file)!r} does not exist")
     with contextlib.redirect_stdout(io.StringIO()):
@@ -43,7 +49,8 @@ def _load_coco(ann_file):
 
 
 def coco_keypoint_ap(results, ann_file, sigmas=None, verbose: bool = False) -> dict:
-    """COCO OKS AP/AR of ``results`` against ``ann_file`` (a path or a pycocotools ``COCO``).
+    """COCO OKS AP/AR of ``results`` against ``ann_file`` (a path, a COCO dataset dict or a
+    pycocotools ``COCO``).
 
     ``results``: a list of COCO result dicts (``image_id``, ``category_id``, ``keypoints`` as a flat
     ``[x, y, score] * K`` list, ``score``) or the path of such a json file. ``sigmas``: OKS sigmas for

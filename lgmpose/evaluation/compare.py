@@ -221,6 +221,7 @@ class _Group:
     image_file: Path
     boxes: np.ndarray       # [n, 4] xywh as given
     slots: list[int]        # positions in the flat list of persons
+    cut: Any = None         # the picture ends here (lgmpose.evaluation.truncation), or None
 
 
 def _clip(boxes: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
@@ -246,6 +247,10 @@ def _predict(runners: Sequence[_Runner], groups: Sequence[_Group], count: int,
     step = max(1, len(groups) // 10)
     for g, group in enumerate(groups):
         image = read_image(group.image_file)
+        if group.cut is not None:
+            from lgmpose.evaluation.truncation import blank_beyond
+
+            image = blank_beyond(image, group.cut)
         height, width = image.shape[:2]
         boxes, ok = _clip(group.boxes, width, height)
         slots = np.asarray(group.slots)[ok]
@@ -281,9 +286,11 @@ def _images_dir(img_dir: str | os.PathLike) -> Path:
 
 
 def compare_coco(models: Sequence[str], ann_file: str | os.PathLike, img_dir: str | os.PathLike,
-                 flip: bool = False, threads: int | None = 1, log: Log | None = None
-                 ) -> dict[str, Any]:
-    """COCO OKS AP of every model with ground-truth boxes: ``{"dataset": ..., "rows": [...]}``."""
+                 flip: bool = False, threads: int | None = 1, log: Log | None = None,
+                 truncate: int | None = None) -> dict[str, Any]:
+    """COCO OKS AP of every model with ground-truth boxes: ``{"dataset": ..., "rows": [...],
+    "breakdown": ...}``. With ``truncate`` (a seed), every person is first cut off by a picture
+    border (:mod:`lgmpose.evaluation.truncation`) and scored on what is left."""
     from lgmpose.data.coco import load_coco_json
     from lgmpose.data.metainfo import load_metainfo
     from lgmpose.evaluation.breakdown import (breakdown_rows, facing, group_people, max_overlap,
@@ -307,13 +314,29 @@ def compare_coco(models: Sequence[str], ann_file: str | os.PathLike, img_dir: st
     if not by_image:
         raise LgmposeError(f"annotation file {str(ann_file)!r} has no non-crowd person with "
                            "keypoints")
-    groups, image_ids, people = [], [], []
+    groups, image_ids, people, overlaps = [], [], [], []
     for image_id, anns in by_image.items():
         slots = list(range(len(image_ids), len(image_ids) + len(anns)))
         image_ids += [image_id] * len(anns)
         people += anns
-        groups.append(_Group(folder / files[image_id],
-                             np.asarray([a["bbox"] for a in anns], np.float32), slots))
+        boxes = np.asarray([a["bbox"] for a in anns], np.float32)
+        groups.append(_Group(folder / files[image_id], boxes, slots))
+        neighbours = every_box[image_id]
+        overlaps.append(max_overlap(boxes, [a["bbox"] for a in neighbours],
+                                    [_index_of(neighbours, a) for a in anns]))
+    truncated, ground_truth = None, ann_file
+    if truncate is not None:
+        from lgmpose.evaluation.truncation import EVAL_KEEP, truncate_people
+
+        originals = people
+        people, cuts = truncate_people(originals, truncate)
+        # one group per person: each sees the picture cut at their own line
+        groups = [_Group(g.image_file, np.asarray([people[n]["bbox"]], np.float32), [n],
+                         cuts[n]) for g in groups for n in g.slots]
+        swap = {id(a): b for a, b in zip(originals, people)}
+        ground_truth = {**data, "annotations": [swap.get(id(a), a) for a in data["annotations"]]}
+        truncated = {"seed": truncate, "keep": list(EVAL_KEEP),
+                     "cut": sum(c is not None for c in cuts)}
     runners = _load_runners(specs, threads, flip)
     kpts, scores, kept, seconds = _predict(runners, groups, len(image_ids), log)
     coco = load_metainfo("coco")
@@ -323,10 +346,7 @@ def compare_coco(models: Sequence[str], ann_file: str | os.PathLike, img_dir: st
     areas = boxes[:, 2] * boxes[:, 3]
     truth = np.asarray([a["keypoints"] for a in people], np.float64).reshape(len(people), -1, 3)
     truth_areas = np.asarray([a.get("area") or a["bbox"][2] * a["bbox"][3] for a in people])
-    overlaps = np.concatenate([
-        max_overlap(g.boxes, [a["bbox"] for a in every_box[image_ids[g.slots[0]]]],
-                    [_index_of(every_box[image_ids[g.slots[0]]], people[n]) for n in g.slots])
-        for g in groups])[kept]
+    overlaps = np.concatenate(overlaps)[kept]
     truth_facing = facing(truth[kept], truth[kept][..., 2] > 0)
     groups_of = group_people(truth_areas[kept], (truth[kept][..., 2] > 0).sum(axis=1), overlaps,
                              truth_facing)
@@ -336,7 +356,7 @@ def compare_coco(models: Sequence[str], ann_file: str | os.PathLike, img_dir: st
         turned.append(facing(k[kept]))
         results = make_coco_results(ids, k[kept], s[kept], np.ones(len(ids)), areas, sigmas,
                                     nms_threshold=None)
-        stats = coco_keypoint_ap(results, ann_file, sigmas=sigmas)
+        stats = coco_keypoint_ap(results, ground_truth, sigmas=sigmas)
         similarity, counts = keypoint_similarity(k[kept], truth[kept], truth_areas[kept], sigmas)
         rows.append({**_row(spec, runner, len(ids), sec),
                      **{key: round(value, 4) for key, value in stats.items()},
@@ -345,7 +365,7 @@ def compare_coco(models: Sequence[str], ann_file: str | os.PathLike, img_dir: st
     return {"dataset": {"kind": "coco", "ann_file": os.fspath(ann_file),
                         "img_dir": os.fspath(img_dir), "images": len(groups),
                         "persons": int(kept.sum()), "skipped": int((~kept).sum()),
-                        "boxes": "ground truth", "threads": threads,
+                        "boxes": "ground truth", "threads": threads, "truncated": truncated,
                         "keypoint_counts": dict(zip(coco.keypoint_names,
                                                     (int(c) for c in counts)))},
             "rows": rows,
@@ -397,6 +417,11 @@ def format_report(report: dict[str, Any], markdown: bool = False) -> str:
         columns = [c for c in COCO_COLUMNS]
         title = (f"COCO OKS AP, {dataset['persons']} persons with ground-truth boxes "
                  f"({dataset['ann_file']})")
+        cut = dataset.get("truncated")
+        if cut:
+            title += (f"; {cut['cut']} of them cut off by a picture border (seed {cut['seed']}, "
+                      f"keeping {cut['keep'][0]:.0%}-{cut['keep'][1]:.0%} of their keypoints' "
+                      "extent)")
         digits = 4
     else:
         columns = [c for c in LSP_COLUMNS if any(c in r for r in report["rows"])]
