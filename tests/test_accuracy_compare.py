@@ -124,6 +124,8 @@ def test_movenet_and_bundled_on_coco_mini_people(shared_data, tmp_path, capsys):
     assert mn["kind"] == "movenet" and mn["runtime"] == "tflite" and mn["input_size"] == [192, 192]
     assert 0.2 < mn["AP"] <= 1.0 and mn["AP50"] >= mn["AP"]
     assert rows["bundled"]["kind"] == "lgmpose" and 0.0 <= rows["bundled"]["AP"] <= 1.0
+    assert rows["bundled"]["pose_quality"] is True and "pose_quality" not in mn
+    assert "times the pose's quality for bundled" in format_report(report)
     assert "movenet_singlepose_lightning_int8" in format_report(report)  # plain table too
     counts = report["dataset"]["keypoint_counts"]
     assert len(counts) == 17 and max(counts.values()) <= persons and counts["left_shoulder"] > 0
@@ -152,7 +154,8 @@ def test_movenet_and_bundled_on_coco_mini_people(shared_data, tmp_path, capsys):
     # the same people cut off by a picture border: the same persons, fewer labelled keypoints
     cut_out = tmp_path / "out" / "truncated.json"
     assert main(["accuracy", "--models", "bundled", "--coco", str(ann), "--images",
-                 str(root / "val2017"), "--json", str(cut_out), "--quiet", "--truncate", "3"]) == 0
+                 str(root / "val2017"), "--json", str(cut_out), "--quiet", "--truncate", "3",
+                 "--no-pose-quality"]) == 0
     assert "cut off by a picture border (seed 3" in capsys.readouterr().out
     cut_report = json.loads(cut_out.read_text())
     truncated = cut_report["dataset"]["truncated"]
@@ -161,3 +164,4 @@ def test_movenet_and_bundled_on_coco_mini_people(shared_data, tmp_path, capsys):
     cut_counts = cut_report["dataset"]["keypoint_counts"]
     assert sum(cut_counts.values()) < sum(counts.values())
     assert cut_report["rows"][0]["AP"] != rows["bundled"]["AP"]
+    assert cut_report["rows"][0]["pose_quality"] is False

@@ -84,7 +84,8 @@ def test_eval_and_predict_decode_the_bundled_checkpoint_identically(tmp_path, fl
     metainfo = builders.build_metainfo(cfg)
     dataset = builders.build_val_dataset(cfg, None, codec, metainfo, boxes="gt")
     results = predict(model, dataset, codec, metainfo.flip_indices if flip else None,
-                      batch_size=4, shift_heatmap=bool(cfg["test"]["shift_heatmap"]))
+                      batch_size=4, shift_heatmap=bool(cfg["test"]["shift_heatmap"]),
+                      sigmas=metainfo.sigmas)
     assert len(results) == 4
 
     estimator = PoseEstimator(weights=PT, backend="torch", flip_test=flip)
@@ -92,10 +93,13 @@ def test_eval_and_predict_decode_the_bundled_checkpoint_identically(tmp_path, fl
         mine = [(r, dataset.records[r["index"]]) for r in results if r["image_id"] == image_id]
         image = cv2.imread(str(mine[0][1]["image_file"]))
         boxes = np.stack([record["bbox"] for _, record in mine]).astype(np.float32)
-        keypoints, scores = estimator.estimate(image, boxes)
-        for (result, _), kpts, conf in zip(mine, keypoints, scores):
+        keypoints, scores, quality = estimator.estimate(image, boxes, quality=True)
+        for (result, _), kpts, conf, q in zip(mine, keypoints, scores, quality):
             np.testing.assert_allclose(result["keypoints"], kpts, atol=1e-3)
             np.testing.assert_allclose(result["scores"], conf, atol=1e-4)
+            # both rank people by the same instance score
+            assert 0.0 < result["quality"] <= 1.0
+            assert result["quality"] == pytest.approx(float(q), abs=1e-4)
 
 
 def test_a_config_whose_sizes_disagree_fails_before_training():

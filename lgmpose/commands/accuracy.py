@@ -47,6 +47,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --coco: first cut every person off by a picture border (mostly "
                              "the bottom) at a random line keeping 25-85%% of their keypoints' "
                              "extent, as in close-ups; SEED (default 0) fixes the cuts")
+    parser.add_argument("--no-pose-quality", dest="pose_quality", action="store_false",
+                        help="with --coco: rank our models' people by the published protocol's "
+                             "score alone (mean confident keypoint score), not also by the pose's "
+                             "expected OKS by its heatmaps")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
 
 
@@ -68,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.coco:
         report = compare_coco(args.models, args.coco, args.images, flip=args.flip,
-                              threads=args.threads, log=log, truncate=args.truncate)
+                              threads=args.threads, log=log, truncate=args.truncate,
+                              pose_quality=args.pose_quality)
     else:
         report = compare_lsp(args.models, args.lsp, args.images, split=args.split,
                              flip=args.flip, threads=args.threads, log=log)

@@ -229,7 +229,8 @@ def score(cfg: Mapping[str, Any], dataset, results: list[dict[str, Any]], metain
     test = cfg["test"]
     coco_results = make_coco_results(
         [r["image_id"] for r in results], np.stack([r["keypoints"] for r in results]),
-        np.stack([r["scores"] for r in results]), [r["bbox_score"] for r in results],
+        np.stack([r["scores"] for r in results]),
+        [r["bbox_score"] * r.get("quality", 1.0) for r in results],
         [r["area"] for r in results], metainfo.sigmas,
         nms_threshold=float(test["oks_nms_thr"]), rescore_thr=float(test["rescore_thr"]),
         category_id=int(getattr(dataset, "category_id", 1)))

@@ -101,6 +101,7 @@ DEFAULTS: dict[str, Any] = {
         "batch_size": 64,
         "oks_nms_thr": 0.9,
         "rescore_thr": RESCORE_THR,
+        "pose_quality": False,      # true: the instance score also counts the pose's quality
     },
 }
 

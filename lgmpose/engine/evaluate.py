@@ -14,6 +14,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 
+from lgmpose.codecs.quality import pose_quality
 from lgmpose.data.crops import crop_matrix
 from lgmpose.data.transforms import transform_points
 from lgmpose.engine import builders
@@ -38,11 +39,14 @@ def _heatmaps(model: nn.Module, images: torch.Tensor, flip_indices: Sequence[int
 def predict(model: nn.Module, dataset, codec, flip_indices: Sequence[int] | None,
             batch_size: int = 64, device: torch.device | str = "cpu", workers: int = 0,
             shift_heatmap: bool = True, channels_last: bool = False,
-            progress: bool = False) -> list[dict[str, Any]]:
+            progress: bool = False, sigmas: Sequence[float] | None = None
+            ) -> list[dict[str, Any]]:
     """Predict every crop of ``dataset`` (this process's share under DDP).
 
     Each result: ``index`` (position in the dataset), ``image_id``, ``keypoints [K, 2]`` and
-    ``scores [K]`` in image pixels, ``bbox_score``, ``area`` (of the crop, for OKS-NMS).
+    ``scores [K]`` in image pixels, ``bbox_score``, ``area`` (of the crop, for OKS-NMS) and
+    ``quality`` (the pose's expected OKS by its heatmaps, :mod:`lgmpose.codecs.quality`, with
+    the keypoints' OKS ``sigmas``; 1 without them).
     """
     device = torch.device(device)
     was_training = model.training
@@ -69,6 +73,11 @@ def predict(model: nn.Module, dataset, codec, flip_indices: Sequence[int] | None
         keypoints, scores = codec.decode(heatmaps)
         centers = batch["center"].numpy()
         scales = batch["scale"].numpy()
+        quality = np.ones(len(keypoints), np.float32)
+        if sigmas is not None:
+            boxes = batch["bbox"].numpy()
+            share = boxes[:, 2] * boxes[:, 3] / np.maximum(scales[:, 0] * scales[:, 1], 1e-6)
+            quality = pose_quality(codec, heatmaps, keypoints, sigmas, share)
         for i in range(keypoints.shape[0]):
             inverse = crop_matrix(centers[i], scales[i], input_size, udp=codec.udp, inv=True)
             results.append({
@@ -78,6 +87,7 @@ def predict(model: nn.Module, dataset, codec, flip_indices: Sequence[int] | None
                 "scores": scores[i].astype(np.float32),
                 "bbox_score": float(_item(batch, "bbox_score", i, 1.0)),
                 "area": float(scales[i][0] * scales[i][1]),
+                "quality": float(quality[i]),
             })
             position += 1
         if bar is not None:
@@ -114,7 +124,8 @@ def evaluate_model(model: nn.Module, cfg: dict[str, Any], data_root: str | None 
                       batch_size=int(cfg["test"]["batch_size"]), device=device,
                       workers=min(int(cfg["data"]["workers"]), 2),
                       shift_heatmap=bool(cfg["test"]["shift_heatmap"]),
-                      channels_last=channels_last, progress=progress)
+                      channels_last=channels_last, progress=progress,
+                      sigmas=metainfo.sigmas if cfg["test"].get("pose_quality") else None)
     gathered = all_gather_objects(results)
     if not is_main():
         return None

@@ -15,8 +15,9 @@ A model is given as:
   it has no flip test).
 
 COCO: every non-crowd person with ``num_keypoints > 0``, rescored identically for every model by
-:func:`~lgmpose.evaluation.coco.make_coco_results` (box score 1 x the mean of the keypoint scores
-above 0.2, no NMS), scored by pycocotools OKS AP (all ten stats). LSP / LSPET: PCK@0.2 of the torso
+:func:`~lgmpose.evaluation.coco.make_coco_results` (the mean of the keypoint scores above 0.2
+times, for our models, the pose's quality of :mod:`lgmpose.codecs.quality`; no NMS), scored by
+pycocotools OKS AP (all ten stats). LSP / LSPET: PCK@0.2 of the torso
 (:func:`~lgmpose.data.lsp.lsp_pck`) with its per-joint-group figures. Both report the time per
 person (the model call, crops included, over the persons; ours run every person of an image in
 one batch).
@@ -164,12 +165,14 @@ def resolve_models(specs: Sequence[str]) -> list[ModelSpec]:
 
 
 class _Runner:
-    """``runner(image_bgr, boxes[N, 4]) -> (keypoints [N, 17, 2], scores [N, 17])``."""
+    """``runner(image_bgr, boxes[N, 4]) -> (keypoints [N, 17, 2], scores [N, 17], quality [N])``;
+    the quality is a factor of the instance score (1 for models that give none)."""
 
     name: str
     info: dict[str, Any]
 
-    def __call__(self, image: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(self, image: np.ndarray, boxes: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         raise NotImplementedError
 
 
@@ -188,30 +191,34 @@ class _MoveNetRunner(_Runner):
         scores = np.zeros((len(boxes), 17), np.float32)
         for i, box in enumerate(boxes):
             kpts[i], scores[i] = self.model(image, box)
-        return kpts, scores
+        return kpts, scores, np.ones(len(boxes), np.float32)
 
 
 class _EstimatorRunner(_Runner):
-    def __init__(self, spec: ModelSpec, threads: int | None, flip: bool) -> None:
+    def __init__(self, spec: ModelSpec, threads: int | None, flip: bool,
+                 pose_quality: bool = True) -> None:
         from lgmpose.inference.estimator import PoseEstimator
 
         self.name = spec.name
-        self.model = PoseEstimator(weights=spec.path, threads=threads, flip_test=flip)
+        self.model = PoseEstimator(weights=spec.path, threads=threads, flip_test=flip,
+                                   pose_quality=pose_quality)
         k = self.model.metainfo.num_keypoints
         if k != 17:
             raise LgmposeError(f"model '{spec.path}': predicts {k} keypoints "
                                f"({self.model.metainfo.name}); the comparison is on COCO's 17")
         self.info = {"kind": "lgmpose", "runtime": self.model.backend,
-                     "input_size": list(self.model.input_size), "flip": bool(flip)}
+                     "input_size": list(self.model.input_size), "flip": bool(flip),
+                     "pose_quality": bool(pose_quality)}
 
     def __call__(self, image, boxes):
-        return self.model.estimate(image, boxes)
+        return self.model.estimate(image, boxes, quality=True)
 
 
-def load_runner(spec: ModelSpec, threads: int | None = 1, flip: bool = False) -> _Runner:
+def load_runner(spec: ModelSpec, threads: int | None = 1, flip: bool = False,
+                pose_quality: bool = True) -> _Runner:
     if spec.kind == "movenet":
         return _MoveNetRunner(spec, threads)
-    return _EstimatorRunner(spec, threads, flip)
+    return _EstimatorRunner(spec, threads, flip, pose_quality)
 
 
 @dataclass
@@ -232,9 +239,11 @@ def _clip(boxes: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.nd
     return clipped, (clipped[:, 2] >= 1.0) & (clipped[:, 3] >= 1.0)
 
 
-def _predict(runners: Sequence[_Runner], groups: Sequence[_Group], count: int,
-             log: Log | None) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray, list[float]]:
-    """Run every model on every group; ``(keypoints per model, scores per model, kept, seconds)``.
+def _predict(runners: Sequence[_Runner], groups: Sequence[_Group], count: int, log: Log | None
+             ) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray], np.ndarray,
+                        list[float]]:
+    """Run every model on every group; ``(keypoints, scores, qualities, kept, seconds)``, the
+    first three and the seconds per model.
 
     ``kept[n]`` is False for a person whose clipped box is empty (no model sees it).
     """
@@ -242,6 +251,7 @@ def _predict(runners: Sequence[_Runner], groups: Sequence[_Group], count: int,
 
     kpts = [np.zeros((count, 17, 2), np.float32) for _ in runners]
     scores = [np.zeros((count, 17), np.float32) for _ in runners]
+    qualities = [np.ones(count, np.float32) for _ in runners]
     kept = np.zeros(count, bool)
     seconds = [0.0 for _ in runners]
     step = max(1, len(groups) // 10)
@@ -260,17 +270,17 @@ def _predict(runners: Sequence[_Runner], groups: Sequence[_Group], count: int,
         kept[slots] = True
         for m, runner in enumerate(runners):
             start = time.perf_counter()
-            k, s = runner(image, boxes)
+            k, s, q = runner(image, boxes)
             seconds[m] += time.perf_counter() - start
-            kpts[m][slots], scores[m][slots] = k, s
+            kpts[m][slots], scores[m][slots], qualities[m][slots] = k, s, q
         if log and ((g + 1) % step == 0 or g + 1 == len(groups)):
             log(f"{g + 1}/{len(groups)} images")
-    return kpts, scores, kept, seconds
+    return kpts, scores, qualities, kept, seconds
 
 
-def _load_runners(specs: Sequence[ModelSpec], threads: int | None, flip: bool
-                  ) -> list[_Runner]:
-    return [load_runner(spec, threads, flip) for spec in specs]
+def _load_runners(specs: Sequence[ModelSpec], threads: int | None, flip: bool,
+                  pose_quality: bool = True) -> list[_Runner]:
+    return [load_runner(spec, threads, flip, pose_quality) for spec in specs]
 
 
 def _row(spec: ModelSpec, runner: _Runner, persons: int, seconds: float) -> dict[str, Any]:
@@ -287,10 +297,11 @@ def _images_dir(img_dir: str | os.PathLike) -> Path:
 
 def compare_coco(models: Sequence[str], ann_file: str | os.PathLike, img_dir: str | os.PathLike,
                  flip: bool = False, threads: int | None = 1, log: Log | None = None,
-                 truncate: int | None = None) -> dict[str, Any]:
+                 truncate: int | None = None, pose_quality: bool = True) -> dict[str, Any]:
     """COCO OKS AP of every model with ground-truth boxes: ``{"dataset": ..., "rows": [...],
     "breakdown": ...}``. With ``truncate`` (a seed), every person is first cut off by a picture
-    border (:mod:`lgmpose.evaluation.truncation`) and scored on what is left."""
+    border (:mod:`lgmpose.evaluation.truncation`) and scored on what is left. ``pose_quality``:
+    our models' instance scores count the pose's quality (:mod:`lgmpose.codecs.quality`)."""
     from lgmpose.data.coco import load_coco_json
     from lgmpose.data.metainfo import load_metainfo
     from lgmpose.evaluation.breakdown import (breakdown_rows, facing, group_people, max_overlap,
@@ -337,8 +348,8 @@ def compare_coco(models: Sequence[str], ann_file: str | os.PathLike, img_dir: st
         ground_truth = {**data, "annotations": [swap.get(id(a), a) for a in data["annotations"]]}
         truncated = {"seed": truncate, "keep": list(EVAL_KEEP),
                      "cut": sum(c is not None for c in cuts)}
-    runners = _load_runners(specs, threads, flip)
-    kpts, scores, kept, seconds = _predict(runners, groups, len(image_ids), log)
+    runners = _load_runners(specs, threads, flip, pose_quality)
+    kpts, scores, qualities, kept, seconds = _predict(runners, groups, len(image_ids), log)
     coco = load_metainfo("coco")
     sigmas = coco.sigmas
     ids = [i for i, k in zip(image_ids, kept) if k]
@@ -351,10 +362,10 @@ def compare_coco(models: Sequence[str], ann_file: str | os.PathLike, img_dir: st
     groups_of = group_people(truth_areas[kept], (truth[kept][..., 2] > 0).sum(axis=1), overlaps,
                              truth_facing)
     rows, counts, oks, turned = [], None, [], []
-    for spec, runner, k, s, sec in zip(specs, runners, kpts, scores, seconds):
+    for spec, runner, k, s, q, sec in zip(specs, runners, kpts, scores, qualities, seconds):
         oks.append(person_oks(k[kept], truth[kept], truth_areas[kept], sigmas))
         turned.append(facing(k[kept]))
-        results = make_coco_results(ids, k[kept], s[kept], np.ones(len(ids)), areas, sigmas,
+        results = make_coco_results(ids, k[kept], s[kept], q[kept], areas, sigmas,
                                     nms_threshold=None)
         stats = coco_keypoint_ap(results, ground_truth, sigmas=sigmas)
         similarity, counts = keypoint_similarity(k[kept], truth[kept], truth_areas[kept], sigmas)
@@ -394,7 +405,7 @@ def compare_lsp(models: Sequence[str], mat_file: str | os.PathLike, img_dir: str
     groups = [_Group(Path(r["image_file"]), np.asarray(r["bbox"], np.float32)[None], [i])
               for i, r in enumerate(records)]
     runners = _load_runners(specs, threads, flip)
-    kpts, _, kept, seconds = _predict(runners, groups, len(records), log)
+    kpts, _, _, kept, seconds = _predict(runners, groups, len(records), log)
     records = [r for r, k in zip(records, kept) if k]
     rows = []
     for spec, runner, k, sec in zip(specs, runners, kpts, seconds):
@@ -440,6 +451,10 @@ def format_report(report: dict[str, Any], markdown: bool = False) -> str:
     out = [title, *_table(header, lines, text_columns=4, markdown=markdown)]
     out.append(f"threads: {dataset['threads']}; ms/person: the model call with its crops, "
                "ours batched per image")
+    if dataset["kind"] == "coco":
+        ranked = [r["name"] for r in report["rows"] if r.get("pose_quality")]
+        out.append("instance score: the mean of the keypoint scores above 0.2"
+                   + (f", times the pose's quality for {', '.join(ranked)}" if ranked else ""))
     return "\n".join(out)
 
 

@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from lgmpose.codecs import build_codec
-from lgmpose.data.crops import crop_batch
+from lgmpose.codecs.quality import pose_quality
+from lgmpose.data.crops import box_to_crop, crop_batch
 from lgmpose.data.metainfo import load_metainfo
 from lgmpose.data.transforms import transform_points
 from lgmpose.detectors import PersonDetector, build_detector
@@ -52,13 +53,15 @@ class Person:
     scores: np.ndarray
     box_score: float = 1.0
     track_id: int | None = None
+    quality: float = 1.0    # the pose's expected OKS by its heatmaps (lgmpose.codecs.quality)
 
     @property
     def score(self) -> float:
-        """Pose confidence, the instance score evaluation uses: the box score times the mean of
-        the keypoint scores above ``rescore_thr`` (so that predict's results.json ranks people as
-        ``lgmpose eval`` does)."""
-        return float(rescore(self.scores, self.box_score))
+        """Pose confidence: the box score times the pose's quality times the mean of the keypoint
+        scores above ``rescore_thr``, the instance score of ``lgmpose eval`` with
+        ``test.pose_quality: true`` (the published protocol's, without the quality, when the
+        estimator was made with ``pose_quality=False``)."""
+        return float(rescore(self.scores, self.box_score * self.quality))
 
     def to_coco(self, image_id: int | str) -> dict:
         kpts = np.concatenate([self.keypoints, self.scores[:, None]], axis=1).astype(np.float64)
@@ -104,13 +107,17 @@ class PoseEstimator:
         threads: CPU threads for the networks (``None``: the runtime's default).
         refine_boxes: run the pose network a second time on boxes re-drawn around the first
             pass's confident keypoints (for detectors whose boxes are loose or cut people off).
+        pose_quality: a person's ``score`` also counts the pose's expected OKS by its heatmaps
+            (:mod:`lgmpose.codecs.quality`), which ranks good poses above bad ones better;
+            ``False`` gives the published protocol's score (box score x mean confident keypoint).
     """
 
     def __init__(self, weights: str | os.PathLike | None = None, backend: str | None = None,
                  device: str = "cpu", detector: "str | os.PathLike | PersonDetector" = "auto",
                  det_thr: float | None = None, flip_test: bool = False,
                  threads: int | None = None, max_people: int = 100,
-                 refine_boxes: bool = False, det_score_thr: float | None = None) -> None:
+                 refine_boxes: bool = False, det_score_thr: float | None = None,
+                 pose_quality: bool = True) -> None:
         if det_score_thr is not None:
             warnings.warn("PoseEstimator(det_score_thr=...) is now det_thr=...",
                           DeprecationWarning, stacklevel=2)
@@ -120,6 +127,7 @@ class PoseEstimator:
             if not weights.is_file():
                 raise LgmposeError(f"bundled model '{weights.name}' is missing from this install; "
                                    "pass weights=PATH (an .onnx export or a .pt checkpoint)")
+        self.pose_quality = bool(pose_quality)
         self.weights = Path(weights)
         self.backend = _resolve_backend(self.weights, backend)
         self.device = device
@@ -176,11 +184,15 @@ class PoseEstimator:
         return boxes[order], scores[order]
 
     # -- pose --------------------------------------------------------------------------------
-    def estimate(self, image: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Keypoints ``[N, K, 2]`` (image pixels) and scores ``[N, K]`` for valid ``boxes [N, 4]``."""
+    def estimate(self, image: np.ndarray, boxes: np.ndarray, quality: bool = False):
+        """Keypoints ``[N, K, 2]`` (image pixels) and scores ``[N, K]`` for valid ``boxes [N, 4]``;
+        with ``quality``, also each pose's quality ``[N]`` (the mean expected OKS its heatmaps give
+        it, :func:`lgmpose.codecs.quality.pose_quality`; all 1 when the estimator was made with
+        ``pose_quality=False``), a factor of its instance score."""
         k = self.metainfo.num_keypoints
         if len(boxes) == 0:
-            return np.zeros((0, k, 2), np.float32), np.zeros((0, k), np.float32)
+            empty = np.zeros((0, k, 2), np.float32), np.zeros((0, k), np.float32)
+            return (*empty, np.zeros(0, np.float32)) if quality else empty
         x, inverse = crop_batch(image, boxes, self.input_size, self.codec.udp, self.info.mean,
                                 self.info.std)
         if self.flip_test:
@@ -191,6 +203,15 @@ class PoseEstimator:
             heatmaps = self.model(x)
         kpts, scores = self.codec.decode(heatmaps)
         out = np.stack([transform_points(p, m) for p, m in zip(kpts, inverse)])
+        if quality and not self.pose_quality:
+            return out.astype(np.float32), np.asarray(scores, np.float32), np.ones(len(out),
+                                                                                   np.float32)
+        if quality:
+            _, crop_size = box_to_crop(np.asarray(boxes, np.float32).reshape(-1, 4),
+                                       self.input_size)
+            share = boxes[:, 2] * boxes[:, 3] / np.prod(crop_size.reshape(-1, 2), axis=1)
+            return (out.astype(np.float32), np.asarray(scores, np.float32),
+                    pose_quality(self.codec, heatmaps, kpts, self.metainfo.sigmas, share))
         return out.astype(np.float32), np.asarray(scores, np.float32)
 
     # -- the whole pipeline ------------------------------------------------------------------
@@ -205,11 +226,11 @@ class PoseEstimator:
             boxes = validate_boxes(boxes, w, h, source="boxes")
             box_scores = np.ones(len(boxes), np.float32)
         t1 = time.perf_counter()
-        kpts, scores = self.estimate(image, boxes)
+        kpts, scores, quality = self.estimate(image, boxes, quality=True)
         if self.refine_boxes and len(boxes):
             boxes = boxes_from_keypoints(kpts, scores, boxes, reference=boxes)
-            kpts, scores = self.estimate(image, boxes)
+            kpts, scores, quality = self.estimate(image, boxes, quality=True)
         t2 = time.perf_counter()
         self.timings = {"detect": t1 - t0, "pose": t2 - t1}
-        return [Person(b.astype(np.float32), k, s, float(bs))
-                for b, k, s, bs in zip(boxes, kpts, scores, box_scores)]
+        return [Person(b.astype(np.float32), k, s, float(bs), quality=float(q))
+                for b, k, s, bs, q in zip(boxes, kpts, scores, box_scores, quality)]

@@ -76,13 +76,13 @@ class VideoPipeline:
             ok = (boxes[:, 2] > 2) & (boxes[:, 3] > 2)
             boxes, box_scores, ref, ref_conf = boxes[ok], box_scores[ok], ref[ok], ref_conf[ok]
         t1 = time.perf_counter()
-        kpts, scores = est.estimate(image, boxes)
+        kpts, scores, quality = est.estimate(image, boxes, quality=True)
         t2 = time.perf_counter()
         if detect_now:
             ref_conf = scores.mean(1) if len(boxes) else np.zeros(0, np.float32)
         elif len(boxes):
             alive = scores.mean(1) >= self.lost_ratio * ref_conf
-            boxes, kpts, scores = boxes[alive], kpts[alive], scores[alive]
+            boxes, kpts, scores, quality = boxes[alive], kpts[alive], scores[alive], quality[alive]
             box_scores, ref, ref_conf = box_scores[alive], ref[alive], ref_conf[alive]
         ids = self.tracker.update(boxes, kpts, scores)
         self._prev = (boxes, kpts, scores, box_scores, ref, ref_conf) if len(boxes) else None
@@ -91,5 +91,5 @@ class VideoPipeline:
         t3 = time.perf_counter()
         self.timings = {"detect": t1 - t0, "pose": t2 - t1, "track": t3 - t2}
         self.frame_index += 1
-        return [Person(b.astype(np.float32), k, s, float(bs), int(i))
-                for b, k, s, bs, i in zip(boxes, kpts, scores, box_scores, ids)]
+        return [Person(b.astype(np.float32), k, s, float(bs), int(i), float(q))
+                for b, k, s, bs, i, q in zip(boxes, kpts, scores, box_scores, ids, quality)]
