@@ -16,6 +16,7 @@ from inference_fakes import bright_spot_pose_model, moving_spot_video, spot_imag
 from lgmpose.cli import main
 from lgmpose.detectors.factory import litert_available
 from lgmpose.inference.estimator import bundled_weights
+from lgmpose.scoring import rescore
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +58,16 @@ def test_json_to_stdout_and_boxes_file(model, tmp_path, capsys):
     assert len(results) == 2
     kpts = np.array(results[0]["keypoints"]).reshape(17, 3)
     assert np.abs(kpts[:, :2] - [200, 80]).max() < 6
+    # without the pose quality a score is the published protocol's, which is never lower
+    assert _predict(image, "--out", tmp_path / "o2", "--weights", model, "--boxes", boxes,
+                    "--json", "--no-pose-quality") == 0
+    plain = json.loads(capsys.readouterr().out)
+    for with_quality, without in zip(results, plain):
+        assert without["keypoints"] == with_quality["keypoints"]
+        scores = np.array(without["keypoints"]).reshape(17, 3)[:, 2]
+        assert without["score"] == pytest.approx(float(rescore(scores, 1.0)), rel=1e-3)
+        assert with_quality["score"] <= without["score"]
+    assert results[0]["score"] < plain[0]["score"]
 
 
 def test_video_gets_tracks_and_an_annotated_video(model, tmp_path, capsys):

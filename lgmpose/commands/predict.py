@@ -22,6 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kpt-thr", type=score, default=KPT_THR,
                         help="keypoints scoring below this (0 to 1) are not drawn (default: %(default)s)")
     parser.add_argument("--flip-test", action="store_true", help="average with mirrored crops")
+    parser.add_argument("--no-pose-quality", dest="pose_quality", action="store_false",
+                        help="a person's score without the pose's quality (the published "
+                             "protocol's: box score x mean confident keypoint score)")
     parser.add_argument("--det-every", type=int, default=1, metavar="N",
                         help="video: run the detector every N frames, follow keypoints between")
     smooth = parser.add_mutually_exclusive_group()
@@ -43,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
     options = PredictOptions(
         out_dir=args.out, weights=args.weights, backend=args.backend, device=args.device,
         detector=args.detector, det_thr=args.det_thr, boxes_file=args.boxes,
-        kpt_thr=args.kpt_thr, flip_test=args.flip_test, det_interval=args.det_every,
+        kpt_thr=args.kpt_thr, flip_test=args.flip_test, pose_quality=args.pose_quality,
+        det_interval=args.det_every,
         smooth=args.smooth, threads=args.threads, max_frames=args.max_frames, show=args.show,
         progress=False if args.no_progress else None)
     report = run_predict(args.source, options)

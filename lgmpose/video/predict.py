@@ -41,6 +41,7 @@ class PredictOptions:
     boxes_file: str | None = None
     kpt_thr: float = KPT_THR
     flip_test: bool = False
+    pose_quality: bool = True         # a person's score counts the pose's quality
     det_interval: int = 1
     smooth: bool | None = None        # None: on for video, off for images
     threads: int | None = None
@@ -222,7 +223,7 @@ def run_predict(source_spec: str, options: PredictOptions,
         estimator = PoseEstimator(options.weights, backend=options.backend,
                                   device=options.device, detector=options.detector,
                                   det_thr=options.det_thr, flip_test=options.flip_test,
-                                  threads=options.threads)
+                                  threads=options.threads, pose_quality=options.pose_quality)
     if boxes_for is None:
         estimator.detector  # build it now: loading a model is not per-frame time
     smooth = source.is_video if options.smooth is None else options.smooth
