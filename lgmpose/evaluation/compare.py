@@ -14,10 +14,10 @@ A model is given as:
   :class:`~lgmpose.inference.movenet.MoveNet` (square crop of side ``max(w, h)`` around the box;
   it has no flip test).
 
-COCO: every non-crowd person with ``num_keypoints > 0``, rescored identically for every model by
-:func:`~lgmpose.evaluation.coco.make_coco_results` (the mean of the keypoint scores above 0.2
-times, for our models, the pose's quality of :mod:`lgmpose.codecs.quality`; no NMS), scored by
-pycocotools OKS AP (all ten stats). LSP / LSPET: PCK@0.2 of the torso
+COCO: every non-crowd person with ``num_keypoints > 0``, rescored by
+:func:`~lgmpose.evaluation.coco.make_coco_results` (the mean of the keypoint scores above 0.2,
+times, for our models unless ``pose_quality=False``, the pose's quality of
+:mod:`lgmpose.codecs.quality`; no NMS), scored by pycocotools OKS AP (all ten stats). LSP / LSPET: PCK@0.2 of the torso
 (:func:`~lgmpose.data.lsp.lsp_pck`) with its per-joint-group figures. Both report the time per
 person (the model call, crops included, over the persons; ours run every person of an image in
 one batch).
