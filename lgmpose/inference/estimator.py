@@ -184,7 +184,8 @@ class PoseEstimator:
         return boxes[order], scores[order]
 
     # -- pose --------------------------------------------------------------------------------
-    def estimate(self, image: np.ndarray, boxes: np.ndarray, quality: bool = False):
+    def estimate(self, image: np.ndarray, boxes: np.ndarray, quality: bool = False
+                 ) -> tuple[np.ndarray, ...]:
         """Keypoints ``[N, K, 2]`` (image pixels) and scores ``[N, K]`` for valid ``boxes [N, 4]``;
         with ``quality``, also each pose's quality ``[N]`` (the mean expected OKS its heatmaps give
         it, :func:`lgmpose.codecs.quality.pose_quality`; all 1 when the estimator was made with
@@ -203,16 +204,15 @@ class PoseEstimator:
             heatmaps = self.model(x)
         kpts, scores = self.codec.decode(heatmaps)
         out = np.stack([transform_points(p, m) for p, m in zip(kpts, inverse)])
-        if quality and not self.pose_quality:
-            return out.astype(np.float32), np.asarray(scores, np.float32), np.ones(len(out),
-                                                                                   np.float32)
-        if quality:
-            _, crop_size = box_to_crop(np.asarray(boxes, np.float32).reshape(-1, 4),
-                                       self.input_size)
-            share = boxes[:, 2] * boxes[:, 3] / np.prod(crop_size.reshape(-1, 2), axis=1)
-            return (out.astype(np.float32), np.asarray(scores, np.float32),
-                    pose_quality(self.codec, heatmaps, kpts, self.metainfo.sigmas, share))
-        return out.astype(np.float32), np.asarray(scores, np.float32)
+        result = out.astype(np.float32), np.asarray(scores, np.float32)
+        if not quality:
+            return result
+        if not self.pose_quality:
+            return (*result, np.ones(len(out), np.float32))
+        boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+        _, crop_size = box_to_crop(boxes, self.input_size)
+        share = boxes[:, 2] * boxes[:, 3] / np.prod(crop_size.reshape(-1, 2), axis=1)
+        return (*result, pose_quality(self.codec, heatmaps, kpts, self.metainfo.sigmas, share))
 
     # -- the whole pipeline ------------------------------------------------------------------
     def __call__(self, image, boxes=None) -> list[Person]:
