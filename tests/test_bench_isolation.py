@@ -52,6 +52,9 @@ def test_a_stopped_worker_cannot_run_while_another_is_timed(fakes_importable):
     assert max(stopped) < 50.0, stopped
 
 
+@pytest.mark.skipif(not os.environ.get("LGMPOSE_TIMING_TESTS"),
+                    reason="compares wall-clock medians, which a busy machine distorts; "
+                           "run on an idle machine with `make test-timing`")
 def test_adding_a_second_model_does_not_change_the_first_ones_median(tmp_path):
     """Model A alone, then A with a heavier 2-thread model B, three times over: A's median with B
     is not slower than the spread of A's medians alone allows (ratios, so the test holds on any
