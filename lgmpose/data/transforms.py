@@ -25,7 +25,7 @@ __all__ = [
     "IMAGENET_MEAN", "IMAGENET_STD", "box_to_center_scale", "fix_aspect_ratio",
     "get_affine_transform", "warp_affine", "transform_points", "flip_matrix",
     "flip_keypoints", "random_scale_rotation", "random_shift", "half_body_center_scale",
-    "select_half_body", "normalize_image", "random_truncation", "blank_beyond_cut",
+    "select_half_body", "normalize_image", "random_truncation", "cut_box", "blank_beyond_cut",
     "cut_occluder", "paste_occluder",
 ]
 
@@ -300,16 +300,24 @@ def random_truncation(keypoints, visible, center, scale, aspect_ratio: float,
     if (new_visible > 0).sum() < min_joints:
         return center, scale, visible, None
     half = np.asarray(scale, np.float32) / padding / 2.0
-    box = np.array([center[0] - half[0], center[1] - half[1],
-                    center[0] + half[0], center[1] + half[1]], np.float32)
-    if keep_below:
-        box[2 + axis] = min(box[2 + axis], value)
-    else:
-        box[axis] = max(box[axis], value)
+    box = cut_box([center[0] - half[0], center[1] - half[1], center[0] + half[0],
+                   center[1] + half[1]], (axis, value, keep_below))
     size = np.maximum(box[2:] - box[:2], 1.0)
     new_center = ((box[:2] + box[2:]) / 2.0).astype(np.float32)
     new_scale = (fix_aspect_ratio(size, aspect_ratio) * padding).astype(np.float32)
     return new_center, new_scale, new_visible.astype(np.float32), (axis, float(value), keep_below)
+
+
+def cut_box(box_xyxy, cut) -> np.ndarray:
+    """The box ``[x1, y1, x2, y2]`` ending at ``cut`` ``(axis, value, keep_below)`` of
+    :func:`random_truncation` (unchanged where the line lies beyond it)."""
+    axis, value, keep_below = cut
+    box = np.array(box_xyxy, np.float32)
+    if keep_below:
+        box[2 + axis] = min(box[2 + axis], value)
+    else:
+        box[axis] = max(box[axis], value)
+    return box
 
 
 def blank_beyond_cut(crop: np.ndarray, matrix: np.ndarray, cut) -> np.ndarray:

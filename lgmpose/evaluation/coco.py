@@ -26,26 +26,23 @@ def _load_coco(ann_file):
 
     if isinstance(ann_file, COCO):
         return ann_file
-    if isinstance(ann_file, dict):  # a dataset already in memory
-        with contextlib.redirect_stdout(io.StringIO()):
-            coco = COCO()
-            coco.dataset = ann_file
-            coco.createIndex()
-        return coco
-    if not os.path.isfile(ann_file):
+    if not isinstance(ann_file, dict) and not os.path.isfile(ann_file):
         raise LgmposeError(f"annotation file {str(ann_file)!r} does not exist")
     with contextlib.redirect_stdout(io.StringIO()):
         try:
-            if str(ann_file).endswith(".gz"):  # pycocotools reads plain json files only
+            if isinstance(ann_file, dict) or str(ann_file).endswith(".gz"):
+                # a dataset in memory; pycocotools reads plain json files only
                 from lgmpose.data.coco import load_coco_json
 
                 coco = COCO()
-                coco.dataset = load_coco_json(ann_file)
+                coco.dataset = ann_file if isinstance(ann_file, dict) else load_coco_json(ann_file)
                 coco.createIndex()
                 return coco
             return COCO(str(ann_file))
         except (ValueError, KeyError, TypeError) as error:
-            raise LgmposeError(f"annotation file {str(ann_file)!r}: not COCO json ({error})") from None
+            name = "annotation dataset" if isinstance(ann_file, dict) else \
+                f"annotation file {str(ann_file)!r}"
+            raise LgmposeError(f"{name}: not COCO json ({error})") from None
 
 
 def coco_keypoint_ap(results, ann_file, sigmas=None, verbose: bool = False) -> dict:

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from lgmpose.data import transforms as T
+from lgmpose.data.crops import BOX_PADDING
 
 __all__ = ["EVAL_KEEP", "truncate_person", "truncate_people", "blank_beyond"]
 
@@ -40,7 +41,7 @@ def truncate_person(annotation: dict, rng: np.random.Generator,
     """
     k = np.asarray(annotation["keypoints"], np.float64).reshape(-1, 3)
     x, y, w, h = (float(v) for v in annotation["bbox"])
-    padding = 1.25
+    padding = BOX_PADDING
     center = np.array([x + w / 2.0, y + h / 2.0], np.float32)
     scale = np.array([w, h], np.float32) * padding
     _, _, visible, cut = T.random_truncation(k[:, :2], k[:, 2] > 0, center, scale,
@@ -48,12 +49,7 @@ def truncate_person(annotation: dict, rng: np.random.Generator,
                                              keep=tuple(keep), padding=padding)
     if cut is None:
         return annotation, None
-    axis, value, keep_below = cut
-    box = [x, y, x + w, y + h]
-    if keep_below:
-        box[2 + axis] = min(box[2 + axis], value)
-    else:
-        box[axis] = max(box[axis], value)
+    box = [float(v) for v in T.cut_box([x, y, x + w, y + h], cut)]
     new_w, new_h = max(box[2] - box[0], 1.0), max(box[3] - box[1], 1.0)
     out = copy.deepcopy(annotation)
     k[visible <= 0] = 0.0
@@ -62,6 +58,7 @@ def truncate_person(annotation: dict, rng: np.random.Generator,
     out["bbox"] = [round(box[0], 2), round(box[1], 2), round(new_w, 2), round(new_h, 2)]
     area = float(annotation.get("area") or w * h)
     out["area"] = area * (new_w * new_h) / max(w * h, 1e-6)
+    axis, value, keep_below = cut
     return out, (int(axis), float(value), bool(keep_below))
 
 
