@@ -15,7 +15,7 @@ import numpy as np
 
 from lgmpose.data.transforms import box_to_center_scale, flip_matrix, get_affine_transform
 
-__all__ = ["BOX_PADDING", "box_to_crop", "crop_matrix", "crop_image", "crop_batch"]
+__all__ = ["BOX_PADDING", "box_to_crop", "crop_matrix", "area_prefilter", "crop_image", "crop_batch"]
 
 # A person box is widened by this factor on both sides before cropping (HRNet / MMPose).
 BOX_PADDING = 1.25
@@ -40,14 +40,60 @@ def crop_matrix(center, scale, input_size: Sequence[int], udp: bool = False, rot
     return cv2.invertAffineTransform(matrix) if inv else matrix
 
 
+def area_prefilter(image: np.ndarray, matrix: np.ndarray,
+                   output_size: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """``(source, matrix)`` to warp instead of ``(image, matrix)`` so that a shrinking warp does
+    not alias.
+
+    A bilinear warp that shrinks the image by ``s < 1`` reads only the 4 pixels around each sample
+    and skips the rest, so fine detail (stripes, hair, the edges of limbs) turns into noise. Where
+    the crop shrinks, the part of the image it covers is first area-averaged down to the crop's
+    scale (``cv2.INTER_AREA``) and the matrix is rewritten for that smaller source; where it
+    enlarges, both come back unchanged. ``output_size`` is ``(H, W)``.
+
+    Cheaper approximations (exact halvings first, or a bilinear enlargement followed by one
+    halving) blur more and scored lower on every COCO set tried, so the area average is taken in
+    one step: about 0.5 ms for a 300-pixel person, 1.2 ms for a 600-pixel one.
+    """
+    matrix = np.asarray(matrix, dtype=np.float64)
+    shrink = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
+    if shrink >= 1.0:
+        return image, matrix
+    out_h, out_w = int(output_size[0]), int(output_size[1])
+    inverse = cv2.invertAffineTransform(matrix)
+    # The crop's outer pixel edges: symmetric, so a mirrored crop covers the same region and
+    # stays the exact mirror image.
+    corners = np.array([[-0.5, -0.5], [out_w - 0.5, -0.5], [-0.5, out_h - 0.5],
+                        [out_w - 0.5, out_h - 0.5]], np.float64)
+    covered = corners @ inverse[:, :2].T + inverse[:, 2]
+    # A margin of 2 pixels keeps the bilinear taps at the region's edge inside it.
+    x0, y0 = (max(int(np.floor(v)) - 2, 0) for v in covered.min(axis=0))
+    x1 = min(int(np.ceil(covered[:, 0].max())) + 2, image.shape[1])
+    y1 = min(int(np.ceil(covered[:, 1].max())) + 2, image.shape[0])
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return image, matrix
+    width, height = max(1, round((x1 - x0) * shrink)), max(1, round((y1 - y0) * shrink))
+    source = cv2.resize(image[y0:y1, x0:x1], (width, height), interpolation=cv2.INTER_AREA)
+    fx, fy = width / (x1 - x0), height / (y1 - y0)
+    # Pixel centres: source pixel u covers image x = (u + 0.5) / fx - 0.5 + x0.
+    to_image = np.array([[1.0 / fx, 0.0, 0.5 / fx - 0.5 + x0],
+                         [0.0, 1.0 / fy, 0.5 / fy - 0.5 + y0]])
+    rewritten = np.empty((2, 3), np.float64)
+    rewritten[:, :2] = matrix[:, :2] @ to_image[:, :2]
+    rewritten[:, 2] = matrix[:, :2] @ to_image[:, 2] + matrix[:, 2]
+    return source, rewritten
+
+
 def crop_image(image: np.ndarray, matrix: np.ndarray, input_size: Sequence[int],
                out: np.ndarray | None = None) -> np.ndarray:
-    """The crop ``[H, W, C]`` of ``image`` under ``matrix`` (bilinear; outside pixels are black).
+    """The crop ``[H, W, C]`` of ``image`` under ``matrix`` (bilinear, area-averaged first where
+    the crop shrinks the image: :func:`area_prefilter`; outside pixels are black).
 
     ``out`` (``[H, W, C]``, the image's dtype) is filled in place when given.
     """
     height, width = int(input_size[0]), int(input_size[1])
-    return cv2.warpAffine(image, np.asarray(matrix, dtype=np.float64), (width, height), dst=out,
+    source, matrix = area_prefilter(image, matrix, (height, width))
+    return cv2.warpAffine(source, matrix, (width, height), dst=out,
                           flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 

@@ -6,12 +6,18 @@ A source is a mapping; its kind is its own ``dataset`` key, else the config's ``
 * ``lsp`` (LSP or LSPET ``joints.mat``, as COCO-17): ``{dataset: lsp, mat_file, img_dir, split}``
   with ``split`` None / ``all``, ``train`` or ``val`` (image numbers divisible by 20).
 
+Any source may also say ``facing: away`` (or ``towards``) to keep only the people whose labelled
+shoulders and hips show them turned that way (:func:`lgmpose.evaluation.breakdown.facing`):
+listed a second time with ``facing: away`` and a ``weight``, a source's back views are drawn more
+often.
+
 ``data.train`` may list sources of different kinds (e.g. COCO plus LSPET); they must share the
 keypoint set of ``data.metainfo``.
 """
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,12 +25,16 @@ from typing import Any
 import numpy as np
 
 from lgmpose.errors import LgmposeError
+from lgmpose.evaluation.breakdown import AWAY, TOWARDS, facing
 
-__all__ = ["DATASETS", "check_source_files", "dataset_kind", "make_dataset", "resolve", "root_dir",
-           "source_file", "source_kind", "sources", "val_kind", "with_joint_weights"]
+__all__ = ["DATASETS", "FACING", "check_source_files", "dataset_kind", "keep_facing", "make_dataset",
+           "resolve", "root_dir", "source_file", "source_kind", "sources", "val_kind",
+           "with_joint_weights"]
 
 DATASETS = ("coco", "mpii", "lsp")
 _FILE_KEY = {"coco": "ann_file", "mpii": "ann_file", "lsp": "mat_file"}
+FACING = {"towards": TOWARDS, "away": AWAY}
+_LOG = logging.getLogger(__name__)
 
 
 def root_dir(cfg: Mapping[str, Any], data_root: str | None) -> Path:
@@ -79,6 +89,9 @@ def sources(cfg: Mapping[str, Any], what: str) -> list[dict[str, Any]]:
         if not item.get(key):
             raise LgmposeError(f"config data.{what}: a {source_kind(cfg, item)} source needs "
                                f"{key}, got {dict(item)!r}")
+        if item.get("facing") is not None and item["facing"] not in FACING:
+            raise LgmposeError(f"config data.{what}: facing {item['facing']!r} in {item[key]!r}: "
+                               f"choose one of {', '.join(FACING)}")
     return [dict(s) for s in items]
 
 
@@ -142,12 +155,37 @@ def make_dataset(cfg: Mapping[str, Any], source: Mapping[str, Any], root: Path, 
     if kind == "lsp":
         from lgmpose.data.lsp import LspDataset
 
-        return LspDataset(file, img_dir, split=source.get("split"), **common)
-    if kind == "mpii":
+        dataset = LspDataset(file, img_dir, split=source.get("split"), **common)
+    elif kind == "mpii":
         from lgmpose.data.mpii import MpiiDataset
 
-        return MpiiDataset(file, img_dir, split=source.get("split"), **common)
-    from lgmpose.data.coco import CocoKeypointDataset
+        dataset = MpiiDataset(file, img_dir, split=source.get("split"), **common)
+    else:
+        from lgmpose.data.coco import CocoKeypointDataset
 
-    return CocoKeypointDataset(file, img_dir, boxes=boxes,
-                               det_thr=float(data.get("det_thr", 0.0)), **common)
+        dataset = CocoKeypointDataset(file, img_dir, boxes=boxes,
+                                      det_thr=float(data.get("det_thr", 0.0)), **common)
+    if source.get("facing") is not None:
+        keep_facing(dataset, source["facing"], file)
+    return dataset
+
+
+def keep_facing(dataset, which: str, file: Path | str) -> None:
+    """Keep the records of ``dataset`` whose labelled shoulders and hips face ``which`` way
+    (``towards`` / ``away`` the camera); people who cannot be told (side views, a shoulder or
+    hip unlabelled) are dropped. Needs COCO-17 keypoints; prints what it kept."""
+    if which not in FACING:
+        raise LgmposeError(f"'{file}': facing {which!r}: choose one of {', '.join(FACING)}")
+    if len(dataset.metainfo.keypoint_names) != 17:
+        raise LgmposeError(f"'{file}': facing needs the 17 COCO keypoints, this dataset has "
+                           f"{len(dataset.metainfo.keypoint_names)}")
+    records = dataset.records
+    if records:
+        points = np.stack([np.asarray(r["keypoints"], np.float64) for r in records])
+        labelled = np.stack([np.asarray(r["keypoints_visible"]) > 0 for r in records])
+        turned = facing(points, labelled)
+        dataset.records = [r for r, t in zip(records, turned) if t == FACING[which]]
+    _LOG.info("'%s': kept %d of %d people facing %s", file, len(dataset.records), len(records),
+              which)
+    if not dataset.records:
+        raise LgmposeError(f"'{file}': no person faces {which}; drop the source or its facing key")

@@ -15,6 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from lgmpose.data.crops import crop_image
 from lgmpose.errors import LgmposeError
 
 __all__ = ["MoveNet", "square_crop_matrix"]
@@ -86,8 +87,7 @@ class MoveNet:
 
     def __call__(self, image: np.ndarray, box_xywh) -> tuple[np.ndarray, np.ndarray]:
         matrix = square_crop_matrix(box_xywh, self.size, self.crop_scale)
-        crop = cv2.warpAffine(image, matrix, (self.size, self.size), flags=cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+        crop = crop_image(image, matrix, (self.size, self.size))
         out = np.asarray(self._run(cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)), np.float32)
         out = out.reshape(-1, 3)[:17]
         crop_xy = out[:, [1, 0]] * self.size
