@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from lgmpose.codecs import build_codec, needs_udp_warp
-from lgmpose.data.crops import box_to_crop, crop_batch, crop_image, crop_matrix
+from lgmpose.data.crops import area_prefilter, box_to_crop, crop_batch, crop_image, crop_matrix
 from lgmpose.data.pipeline import TopDownPipeline
 from lgmpose.data.transforms import (IMAGENET_MEAN, IMAGENET_STD, normalize_image,
                                      transform_points)
@@ -151,3 +151,45 @@ def test_needs_udp_warp_reads_names_configs_and_codecs():
     assert needs_udp_warp(build_codec("udp"))
     assert not needs_udp_warp(None) and not needs_udp_warp("dark")
     assert not needs_udp_warp({"sigma": 2.0})
+
+
+def test_a_crop_that_enlarges_is_not_prefiltered():
+    image = pattern_image()
+    matrix = crop_matrix(*box_to_crop([60, 40, 12, 16], SIZE), SIZE, udp=True)
+    source, same = area_prefilter(image, matrix, SIZE)
+    assert source is image
+    np.testing.assert_array_equal(same, matrix)
+
+
+def test_a_shrinking_crop_averages_detail_it_cannot_hold():
+    """A 1-pixel checkerboard shrunk 4x is grey; sampled with gaps it stays black and white."""
+    board = ((np.indices((400, 400)).sum(0) % 2) * 255).astype(np.uint8)[..., None].repeat(3, 2)
+    matrix = crop_matrix(*box_to_crop([100, 80, 120, 160], SIZE), SIZE, udp=True)
+    assert np.sqrt(np.linalg.det(matrix[:, :2])) < 0.25
+    crop = crop_image(board, matrix, SIZE).astype(np.float64)
+    assert abs(crop.mean() - 127.5) < 3 and crop.std() < 3
+    gaps = cv2.warpAffine(board, matrix, (SIZE[1], SIZE[0]), flags=cv2.INTER_LINEAR)
+    assert gaps.std() > 40
+
+
+@pytest.mark.parametrize("rot", [0.0, 25.0])
+@pytest.mark.parametrize("box", [[100, 80, 120, 160], [30, 20, 60, 70], [-40, 250, 200, 180]])
+def test_a_shrinking_crop_keeps_every_point_where_the_matrix_puts_it(box, rot):
+    """On a linear ramp, which area averaging leaves unchanged, each crop pixel holds the ramp's
+    value at the image point the matrix maps it from: no half-pixel shift from the prefilter
+    (within 0.05 crop pixels; the warp itself rounds positions to 1/32 of a source pixel)."""
+    yy, xx = np.mgrid[0:400, 0:300].astype(np.float32)
+    ramp = np.stack([xx, yy, xx + 0.5 * yy], axis=-1)
+    matrix = crop_matrix(*box_to_crop(box, SIZE), SIZE, udp=True, rot=rot)
+    shrink = np.sqrt(np.linalg.det(matrix[:, :2]))
+    crop = crop_image(ramp, matrix, SIZE)
+    v, u = np.mgrid[0:SIZE[0], 0:SIZE[1]]
+    points = transform_points(np.stack([u, v], -1).astype(np.float64),
+                              cv2.invertAffineTransform(matrix))
+    margin = 2 / shrink     # two pixels of the averaged source: no black from beyond the border
+    inside = ((points[..., 0] > margin) & (points[..., 0] < 299 - margin)
+              & (points[..., 1] > margin) & (points[..., 1] < 399 - margin))
+    assert inside.sum() > 100
+    for axis in (0, 1):
+        error = (crop[..., axis] - points[..., axis])[inside] * shrink   # in crop pixels
+        assert np.abs(error).max() < 0.05

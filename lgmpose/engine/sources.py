@@ -173,7 +173,7 @@ def make_dataset(cfg: Mapping[str, Any], source: Mapping[str, Any], root: Path, 
 def keep_facing(dataset, which: str, file: Path | str) -> None:
     """Keep the records of ``dataset`` whose labelled shoulders and hips face ``which`` way
     (``towards`` / ``away`` the camera); people who cannot be told (side views, a shoulder or
-    hip unlabelled) are dropped. Needs COCO-17 keypoints; prints what it kept."""
+    hip unlabelled) are dropped. Needs COCO-17 keypoints; logs how many it kept."""
     if which not in FACING:
         raise LgmposeError(f"'{file}': facing {which!r}: choose one of {', '.join(FACING)}")
     if len(dataset.metainfo.keypoint_names) != 17:
