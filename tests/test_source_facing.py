@@ -83,3 +83,16 @@ def test_a_facing_filter_that_keeps_nobody_says_so(tmp_path):
     codec = build_codec("msra", input_size=(64, 64), heatmap_size=(16, 16))
     with pytest.raises(LgmposeError, match="no person faces away"):
         builders.build_train_dataset(cfg, None, codec, load_metainfo("coco"))
+
+
+def test_a_run_over_several_sources_lists_each_with_its_facing_and_weight(tmp_path, turned, capsys):
+    from lgmpose.engine.train import train
+
+    root, away, told = turned
+    cfg = _config(tmp_path, root, None, "away")
+    cfg["data"]["train"][1]["weight"] = 2
+    cfg["train"].update(epochs=1, max_iters_per_epoch=1, val_interval=0)
+    train(cfg, tmp_path / "run", progress=False)
+    err = capsys.readouterr().err
+    assert "annotations/train.json: 10 persons x 1" in err
+    assert f"annotations/train.json (facing away): {len(told & away)} persons x 2" in err

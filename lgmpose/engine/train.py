@@ -128,6 +128,11 @@ class _Run:
                                     source_weights=weights)
         if self.sampler.weighted:
             self.num_samples = len(self.sampler.inner)
+        self.source_lines = [
+            f"  {s.get('ann_file') or s.get('mat_file')}"
+            + (f" (facing {s['facing']})" if s.get("facing") else "")
+            + f": {n} persons x {w:g}" for s, n, w in zip(sources, sizes, weights)
+        ] if len(sources) > 1 else []
         workers = int(cfg["data"]["workers"])
         self.batch_size = int(cfg["train"]["batch_size"])
         self.loader = DataLoader(
@@ -432,6 +437,8 @@ def _loop(run: _Run) -> dict[str, Any]:
         run.log.info(f"training {cfg['model']['name']} on {run.num_samples} persons for {epochs} "
                      f"epochs ({run.iters_per_epoch} iterations of {run.batch_size} per process, "
                      f"{run.info.world_size} process(es) on {run.info.device.type}) -> {run.work_dir}")
+        for line in run.source_lines:
+            run.log.info(line)
     metrics: dict[str, Any] | None = None
     while run.epoch < epochs:
         stats = run.train_epoch()
