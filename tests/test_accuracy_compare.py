@@ -81,6 +81,10 @@ def test_a_bad_model_file_is_one_error_line(tmp_path, capsys):
                  "--truncate"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--truncate needs --coco" in err[0]
+    assert main(["accuracy", "--models", "bundled", "--lsp", "x.mat", "--images", str(tmp_path),
+                 "--bootstrap", "10"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--bootstrap needs --coco" in err[0]
 
 
 def _coco_subset(ann_file, out, images=8):
@@ -108,8 +112,10 @@ def test_movenet_and_bundled_on_coco_mini_people(shared_data, tmp_path, capsys):
     out = tmp_path / "out" / "accuracy.json"
     assert main(["accuracy", "--models", str(movenet), "bundled", "--coco", str(ann),
                  "--images", str(root / "val2017"), "--threads", "1", "--json", str(out),
-                 "--markdown", "--quiet", "--per-keypoint", "--breakdown"]) == 0
+                 "--markdown", "--quiet", "--per-keypoint", "--breakdown",
+                 "--bootstrap", "20"]) == 0
     table = capsys.readouterr().out
+    assert "95% intervals, 20 resamplings of the 8 pictures:" in table
     assert "Mean OKS similarity per keypoint" in table
     assert "| left_wrist " in table and "| right_ankle " in table
     assert "| movenet_singlepose_lightning_int8 " in table and "| bundled " in table
@@ -137,6 +143,10 @@ def test_movenet_and_bundled_on_coco_mini_people(shared_data, tmp_path, capsys):
     assert mn["keypoint_oks"]["left_shoulder"] > 0.5
     assert "left_shoulder" in format_keypoint_report(report)  # plain table too
     assert "Mean OKS per group of people" in table and "| facing " in table
+    boot = report["bootstrap"]
+    for row, (low, high) in zip(report["rows"], boot["ap"]):
+        assert 0.0 <= low <= high <= 1.0
+    assert boot["difference"][0] is None and len(boot["difference"][1]) == 2
     breakdown = report["breakdown"]
     assert breakdown["models"] == [r["name"] for r in report["rows"]]
     for group in ("size", "labelled keypoints", "overlap (IoU with a neighbour)"):

@@ -51,6 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --coco: rank our models' people by the published protocol's "
                              "score alone (mean confident keypoint score), not also by the pose's "
                              "expected OKS by its heatmaps")
+    parser.add_argument("--bootstrap", type=positive_int, default=0, metavar="N",
+                        help="COCO: 95%% intervals of each AP and of each model's difference to the "
+                             "first, from N resamplings of the pictures (e.g. 1000)")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
 
 
@@ -63,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
                            "joint group)")
     if args.truncate is not None and not args.coco:
         raise LgmposeError("--truncate needs --coco")
+    if args.bootstrap and not args.coco:
+        raise LgmposeError("--bootstrap needs --coco (it resamples COCO pictures for OKS AP)")
     if args.breakdown and not args.coco:
         raise LgmposeError("--breakdown needs --coco (it groups COCO people by OKS)")
 
@@ -73,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     if args.coco:
         report = compare_coco(args.models, args.coco, args.images, flip=args.flip,
                               threads=args.threads, log=log, truncate=args.truncate,
-                              pose_quality=args.pose_quality)
+                              pose_quality=args.pose_quality, bootstrap=args.bootstrap)
     else:
         report = compare_lsp(args.models, args.lsp, args.images, split=args.split,
                              flip=args.flip, threads=args.threads, log=log)

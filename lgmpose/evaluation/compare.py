@@ -297,11 +297,15 @@ def _images_dir(img_dir: str | os.PathLike) -> Path:
 
 def compare_coco(models: Sequence[str], ann_file: str | os.PathLike, img_dir: str | os.PathLike,
                  flip: bool = False, threads: int | None = 1, log: Log | None = None,
-                 truncate: int | None = None, pose_quality: bool = True) -> dict[str, Any]:
+                 truncate: int | None = None, pose_quality: bool = True,
+                 bootstrap: int = 0) -> dict[str, Any]:
     """COCO OKS AP of every model with ground-truth boxes: ``{"dataset": ..., "rows": [...],
-    "breakdown": ...}``. With ``truncate`` (a seed), every person is first cut off by a picture
-    border (:mod:`lgmpose.evaluation.truncation`) and scored on what is left. ``pose_quality``:
-    our models' instance scores count the pose's quality (:mod:`lgmpose.codecs.quality`)."""
+    "breakdown": ..., "bootstrap": ...}``. With ``truncate`` (a seed), every person is first cut
+    off by a picture border (:mod:`lgmpose.evaluation.truncation`) and scored on what is left.
+    ``pose_quality``: our models' instance scores count the pose's quality
+    (:mod:`lgmpose.codecs.quality`). ``bootstrap``: that many resamplings of the pictures give 95%
+    intervals of each AP and of each model's difference to the first
+    (:mod:`lgmpose.evaluation.bootstrap`); 0: none."""
     from lgmpose.data.coco import load_coco_json
     from lgmpose.data.metainfo import load_metainfo
     from lgmpose.evaluation.breakdown import (breakdown_rows, facing, group_people, max_overlap,
@@ -361,13 +365,14 @@ def compare_coco(models: Sequence[str], ann_file: str | os.PathLike, img_dir: st
     truth_facing = facing(truth[kept], truth[kept][..., 2] > 0)
     groups_of = group_people(truth_areas[kept], (truth[kept][..., 2] > 0).sum(axis=1), overlaps,
                              truth_facing)
-    rows, counts, oks, turned = [], None, [], []
+    rows, counts, oks, turned, every_result = [], None, [], [], []
     for spec, runner, k, s, q, sec in zip(specs, runners, kpts, scores, qualities, seconds):
         oks.append(person_oks(k[kept], truth[kept], truth_areas[kept], sigmas))
         turned.append(facing(k[kept]))
         results = make_coco_results(ids, k[kept], s[kept], q[kept], areas, sigmas,
                                     nms_threshold=None)
         stats = coco_keypoint_ap(results, ground_truth, sigmas=sigmas)
+        every_result.append(results)
         similarity, counts = keypoint_similarity(k[kept], truth[kept], truth_areas[kept], sigmas)
         rows.append({**_row(spec, runner, len(ids), sec),
                      **{key: round(value, 4) for key, value in stats.items()},
@@ -381,7 +386,20 @@ def compare_coco(models: Sequence[str], ann_file: str | os.PathLike, img_dir: st
                                                     (int(c) for c in counts)))},
             "rows": rows,
             "breakdown": {"models": [r["name"] for r in rows],
-                          **breakdown_rows(groups_of, oks, truth_facing, turned)}}
+                          **breakdown_rows(groups_of, oks, truth_facing, turned)},
+            "bootstrap": _bootstrap(ground_truth if truncated else data, every_result, bootstrap,
+                                    sigmas, log)}
+
+
+def _bootstrap(ground_truth: dict, results: list[list[dict]], replicates: int, sigmas,
+               log: Log | None) -> dict[str, Any] | None:
+    if replicates <= 0:
+        return None
+    from lgmpose.evaluation.bootstrap import bootstrap_ap
+
+    if log:
+        log(f"bootstrap: {replicates} resamplings of the pictures")
+    return bootstrap_ap(ground_truth, results, replicates=replicates, sigmas=sigmas)
 
 
 def _index_of(annotations: list[dict], person: dict) -> int:
@@ -455,6 +473,16 @@ def format_report(report: dict[str, Any], markdown: bool = False) -> str:
         ranked = [r["name"] for r in report["rows"] if r.get("pose_quality")]
         out.append("instance score: the mean of the keypoint scores above 0.2"
                    + (f", times the pose's quality for {', '.join(ranked)}" if ranked else ""))
+        boot = report.get("bootstrap")
+        if boot:
+            first = report["rows"][0]["name"]
+            out.append(f"{boot['level']:.0%} intervals, {boot['replicates']} resamplings of the "
+                       f"{boot['pictures']} pictures:")
+            for row, ap, diff in zip(report["rows"], boot["ap"], boot["difference"]):
+                line = f"  {row['name']}: AP {ap[0]:.3f} to {ap[1]:.3f}"
+                if diff is not None:
+                    line += f"; minus {first}'s: {diff[0]:+.3f} to {diff[1]:+.3f}"
+                out.append(line)
     return "\n".join(out)
 
 
