@@ -26,6 +26,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from lgmpose.engine import builders
+from lgmpose.engine.sources import source_file, source_kind
 from lgmpose.engine.config import save_config
 from lgmpose.engine.data import SKIPPED, EpochSampler, SkippingDataset, collate
 from lgmpose.engine.distributed import (DistInfo, all_reduce_mean, barrier, broadcast_object,
@@ -129,7 +130,7 @@ class _Run:
         if self.sampler.weighted:
             self.num_samples = len(self.sampler.inner)
         self.source_lines = [
-            f"  {s.get('ann_file') or s.get('mat_file')}"
+            f"  {source_file(s, source_kind(cfg, s))}"
             + (f" (facing {s['facing']})" if s.get("facing") else "")
             + f": {n} persons x {w:g}" for s, n, w in zip(sources, sizes, weights)
         ] if len(sources) > 1 else []
