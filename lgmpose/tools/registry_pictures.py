@@ -663,10 +663,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sources = Sources(args.pypi_index, args.npm_registry, (args.debian_mirror, DEBIAN_ARCHIVE))
     try:
         build(args.out.expanduser(), args.cache.expanduser(), sources, args.force)
-    except LgmposeError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except OSError as error:
+    except (LgmposeError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0
