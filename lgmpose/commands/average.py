@@ -1,0 +1,23 @@
+"""`lgmpose average`: one checkpoint whose weights are the (weighted) mean of several."""
+from __future__ import annotations
+
+import argparse
+
+HELP = ("average the weights of checkpoints of one network (a model soup), e.g. a fine-tuning "
+        "and its start")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoints", nargs="+", metavar="CKPT",
+                        help="two or more checkpoints (.pt, release or training) of one network")
+    parser.add_argument("--output", "-o", required=True, help="the .pt file to write")
+    parser.add_argument("--weights", type=float, nargs="+", metavar="W",
+                        help="one weight per checkpoint (normalised to sum to 1; default equal)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from lgmpose.engine.average import average_checkpoints
+
+    path = average_checkpoints(args.checkpoints, args.output, args.weights)
+    print(f"wrote {path}: the average of {len(args.checkpoints)} checkpoints")
+    return 0

@@ -1,0 +1,104 @@
+"""Average the weights of several checkpoints of one network (a "model soup").
+
+Two fine-tunings of the same start, or a fine-tuning and its start, sit in one basin of the loss,
+so the average of their weights is itself a working model; it often keeps what each gained on
+its own data (the bundled model's stage 23 is the average of stages 18 and 22). BatchNorm's
+running statistics are averaged like the weights; integer buffers (BatchNorm's batch counters)
+are taken from the first checkpoint.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from lgmpose.errors import LgmposeError
+
+__all__ = ["average_checkpoints", "average_state_dicts"]
+
+
+def average_state_dicts(states: Sequence[dict], weights: Sequence[float]) -> dict:
+    """The weighted mean of ``states`` (same keys and shapes), computed in float64 and stored in
+    each tensor's own dtype; non-floating tensors come from the first state."""
+    first = states[0]
+    averaged = {}
+    for key, tensor in first.items():
+        if not torch.is_floating_point(tensor):
+            averaged[key] = tensor.clone()
+            continue
+        total = sum(w * s[key].to(torch.float64) for w, s in zip(weights, states))
+        averaged[key] = total.to(tensor.dtype)
+    return averaged
+
+
+def _normalised(weights: Sequence[float] | None, count: int) -> list[float]:
+    if weights is None:
+        return [1.0 / count] * count
+    if len(weights) != count:
+        raise LgmposeError(f"{len(weights)} weights for {count} checkpoints: give one per "
+                           "checkpoint")
+    if any(not w >= 0 for w in weights) or sum(weights) <= 0:
+        raise LgmposeError(f"weights {list(weights)}: they must be non-negative and not all 0")
+    total = float(sum(weights))
+    return [float(w) / total for w in weights]
+
+
+def _check_same_network(paths: Sequence[Path], loaded: Sequence[dict]) -> None:
+    config, keys = loaded[0]["model_config"], loaded[0]["state_dict"]
+    for path, data in zip(paths[1:], loaded[1:]):
+        if data["model_config"] != config:
+            raise LgmposeError(f"'{path}' holds a different network from '{paths[0]}' "
+                               f"({data['model_config']} against {config}): only checkpoints of "
+                               "one network can be averaged")
+        state = data["state_dict"]
+        if state.keys() != keys.keys():
+            missing = sorted(set(keys) ^ set(state))[:3]
+            raise LgmposeError(f"'{path}' and '{paths[0]}' differ in their tensors "
+                               f"(e.g. {', '.join(missing)})")
+        for key, tensor in keys.items():
+            if state[key].shape != tensor.shape:
+                raise LgmposeError(f"'{path}': tensor {key} has shape {tuple(state[key].shape)}, "
+                                   f"'{paths[0]}' has {tuple(tensor.shape)}")
+
+
+def average_checkpoints(paths: Sequence[str | os.PathLike], dst: str | os.PathLike,
+                        weights: Sequence[float] | None = None) -> Path:
+    """Write to ``dst`` (atomically) a release checkpoint whose weights are the weighted mean of
+    those in ``paths`` (equal weights by default; they are normalised to sum to 1).
+
+    Each path may be a release file or a training checkpoint (whose ``state_dict`` is the one a
+    release would carry: the moving average where the run kept one). The result keeps the first
+    checkpoint's meta (less its own training length and config), with the sources' training
+    files merged and ``averaged_from`` listing each file's name, weight and config. It is rebuilt and reloaded strictly before it is written.
+    """
+    from lgmpose.engine.checkpoint import load_checkpoint, load_state, save_checkpoint
+    from lgmpose.models import create_model
+
+    paths = [Path(p) for p in paths]
+    if len(paths) < 2:
+        raise LgmposeError("averaging needs at least two checkpoints")
+    shares = _normalised(weights, len(paths))
+    loaded = [load_checkpoint(p) for p in paths]
+    _check_same_network(paths, loaded)
+    state = average_state_dicts([d["state_dict"] for d in loaded], shares)
+
+    model = create_model(**loaded[0]["model_config"])
+    load_state(model, state, source=f"the average of {len(paths)} checkpoints",
+               stored_config=loaded[0]["model_config"])
+    meta = dict(loaded[0].get("meta", {}))
+    sources: list[str] = []
+    for data in loaded:
+        for source in data.get("meta", {}).get("train_sources", []):
+            if source not in sources:
+                sources.append(source)
+    if sources:
+        meta["train_sources"] = sources
+    meta.pop("trained_epochs", None)
+    meta.pop("config_file", None)  # each source's is in averaged_from
+    meta["averaged_from"] = [
+        {"file": p.name, "weight": round(w, 6),
+         "config_file": d.get("meta", {}).get("config_file")}
+        for p, w, d in zip(paths, shares, loaded)]
+    return save_checkpoint(dst, model, meta=meta)
