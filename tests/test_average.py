@@ -44,21 +44,21 @@ def test_equal_weights_are_the_mean_and_the_file_loads(pair, tmp_path, capsys):
     assert meta["train_sources"] == ["lspet.json", "ccp.json", "registry.json"]
     assert "trained_epochs" not in meta and "config_file" not in meta
     assert meta["averaged_from"] == [
-        {"file": "a.pt", "weight": 0.5, "config_file": "run0.yaml"},
-        {"file": "b.pt", "weight": 0.5, "config_file": "run1.yaml"}]
+        {"file": "a.pt", "share": 0.5, "config_file": "run0.yaml"},
+        {"file": "b.pt", "share": 0.5, "config_file": "run1.yaml"}]
     assert [p.name for p in out.parent.iterdir()] == ["mean.pt"]  # no temporary file left
     model = load_model(out, expected_name="lgm_pose")
     with torch.no_grad():
         assert model(torch.randn(1, 3, 256, 192)).shape == (1, 17, 64, 48)
 
 
-def test_weights_are_normalised(pair, tmp_path):
-    out = average_checkpoints(pair, tmp_path / "w.pt", weights=[3, 1])
+def test_shares_are_normalised(pair, tmp_path):
+    out = average_checkpoints(pair, tmp_path / "w.pt", shares=[3, 1])
     a, b = (load_checkpoint(p)["state_dict"] for p in pair)
     averaged = load_checkpoint(out)["state_dict"]
     key = next(k for k, t in a.items() if torch.is_floating_point(t) and t.numel() > 10)
     torch.testing.assert_close(averaged[key], 0.75 * a[key] + 0.25 * b[key], rtol=0, atol=1e-7)
-    assert [s["weight"] for s in load_checkpoint(out)["meta"]["averaged_from"]] == [0.75, 0.25]
+    assert [s["share"] for s in load_checkpoint(out)["meta"]["averaged_from"]] == [0.75, 0.25]
 
 
 def test_a_checkpoint_averaged_with_itself_is_unchanged(pair, tmp_path):
@@ -77,12 +77,12 @@ def test_different_networks_are_refused_naming_the_file(pair, tmp_path, capsys):
     assert not out.exists()
 
 
-@pytest.mark.parametrize("weights, message", [([1.0], "1 weights for 2 checkpoints"),
+@pytest.mark.parametrize("shares, message", [([1.0], "1 shares for 2 checkpoints"),
                                               ([1.0, -1.0], "non-negative"),
                                               ([0.0, 0.0], "not all 0")])
-def test_bad_weights(pair, tmp_path, weights, message):
+def test_bad_shares(pair, tmp_path, shares, message):
     with pytest.raises(LgmposeError, match=message):
-        average_checkpoints(pair, tmp_path / "x.pt", weights=weights)
+        average_checkpoints(pair, tmp_path / "x.pt", shares=shares)
 
 
 def test_one_checkpoint_or_a_missing_one(pair, tmp_path):

@@ -11,13 +11,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoints", nargs="+", metavar="CKPT",
                         help="two or more checkpoints (.pt, release or training) of one network")
     parser.add_argument("--output", "-o", required=True, help="the .pt file to write")
-    parser.add_argument("--weights", type=float, nargs="+", metavar="W",
-                        help="one weight per checkpoint (normalised to sum to 1; default equal)")
+    parser.add_argument("--shares", type=float, nargs="+", metavar="S",
+                        help="one share per checkpoint, e.g. 3 1 (normalised to sum to 1; "
+                             "default equal)")
 
 
 def run(args: argparse.Namespace) -> int:
     from lgmpose.engine.average import average_checkpoints
 
-    path = average_checkpoints(args.checkpoints, args.output, args.weights)
+    path = average_checkpoints(args.checkpoints, args.output, args.shares)
     print(f"wrote {path}: the average of {len(args.checkpoints)} checkpoints")
     return 0

@@ -19,7 +19,7 @@ from lgmpose.errors import LgmposeError
 __all__ = ["average_checkpoints", "average_state_dicts"]
 
 
-def average_state_dicts(states: Sequence[dict], weights: Sequence[float]) -> dict:
+def average_state_dicts(states: Sequence[dict], shares: Sequence[float]) -> dict:
     """The weighted mean of ``states`` (same keys and shapes), computed in float64 and stored in
     each tensor's own dtype; non-floating tensors come from the first state."""
     first = states[0]
@@ -28,21 +28,21 @@ def average_state_dicts(states: Sequence[dict], weights: Sequence[float]) -> dic
         if not torch.is_floating_point(tensor):
             averaged[key] = tensor.clone()
             continue
-        total = sum(w * s[key].to(torch.float64) for w, s in zip(weights, states))
+        total = sum(w * s[key].to(torch.float64) for w, s in zip(shares, states))
         averaged[key] = total.to(tensor.dtype)
     return averaged
 
 
-def _normalised(weights: Sequence[float] | None, count: int) -> list[float]:
-    if weights is None:
+def _normalised(shares: Sequence[float] | None, count: int) -> list[float]:
+    if shares is None:
         return [1.0 / count] * count
-    if len(weights) != count:
-        raise LgmposeError(f"{len(weights)} weights for {count} checkpoints: give one per "
+    if len(shares) != count:
+        raise LgmposeError(f"{len(shares)} shares for {count} checkpoints: give one per "
                            "checkpoint")
-    if any(not w >= 0 for w in weights) or sum(weights) <= 0:
-        raise LgmposeError(f"weights {list(weights)}: they must be non-negative and not all 0")
-    total = float(sum(weights))
-    return [float(w) / total for w in weights]
+    if any(not w >= 0 for w in shares) or sum(shares) <= 0:
+        raise LgmposeError(f"shares {list(shares)}: they must be non-negative and not all 0")
+    total = float(sum(shares))
+    return [float(w) / total for w in shares]
 
 
 def _check_same_network(paths: Sequence[Path], loaded: Sequence[dict]) -> None:
@@ -64,14 +64,15 @@ def _check_same_network(paths: Sequence[Path], loaded: Sequence[dict]) -> None:
 
 
 def average_checkpoints(paths: Sequence[str | os.PathLike], dst: str | os.PathLike,
-                        weights: Sequence[float] | None = None) -> Path:
+                        shares: Sequence[float] | None = None) -> Path:
     """Write to ``dst`` (atomically) a release checkpoint whose weights are the weighted mean of
-    those in ``paths`` (equal weights by default; they are normalised to sum to 1).
+    those in ``paths``, each counted by its share (equal by default; shares are normalised to sum
+    to 1).
 
     Each path may be a release file or a training checkpoint (whose ``state_dict`` is the one a
     release would carry: the moving average where the run kept one). The result keeps the first
     checkpoint's meta (less its own training length and config), with the sources' training
-    files merged and ``averaged_from`` listing each file's name, weight and config. It is rebuilt and reloaded strictly before it is written.
+    files merged and ``averaged_from`` listing each file's name, share and config. It is rebuilt and reloaded strictly before it is written.
     """
     from lgmpose.engine.checkpoint import load_checkpoint, load_state, save_checkpoint
     from lgmpose.models import create_model
@@ -79,7 +80,7 @@ def average_checkpoints(paths: Sequence[str | os.PathLike], dst: str | os.PathLi
     paths = [Path(p) for p in paths]
     if len(paths) < 2:
         raise LgmposeError("averaging needs at least two checkpoints")
-    shares = _normalised(weights, len(paths))
+    shares = _normalised(shares, len(paths))
     loaded = [load_checkpoint(p) for p in paths]
     _check_same_network(paths, loaded)
     state = average_state_dicts([d["state_dict"] for d in loaded], shares)
@@ -98,7 +99,7 @@ def average_checkpoints(paths: Sequence[str | os.PathLike], dst: str | os.PathLi
     meta.pop("trained_epochs", None)
     meta.pop("config_file", None)  # each source's is in averaged_from
     meta["averaged_from"] = [
-        {"file": p.name, "weight": round(w, 6),
+        {"file": p.name, "share": round(w, 6),
          "config_file": d.get("meta", {}).get("config_file")}
         for p, w, d in zip(paths, shares, loaded)]
     return save_checkpoint(dst, model, meta=meta)
