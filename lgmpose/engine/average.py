@@ -46,21 +46,12 @@ def _normalised(shares: Sequence[float] | None, count: int) -> list[float]:
 
 
 def _check_same_network(paths: Sequence[Path], loaded: Sequence[dict]) -> None:
-    config, keys = loaded[0]["model_config"], loaded[0]["state_dict"]
+    config = loaded[0]["model_config"]
     for path, data in zip(paths[1:], loaded[1:]):
         if data["model_config"] != config:
             raise LgmposeError(f"'{path}' holds a different network from '{paths[0]}' "
                                f"({data['model_config']} against {config}): only checkpoints of "
                                "one network can be averaged")
-        state = data["state_dict"]
-        if state.keys() != keys.keys():
-            missing = sorted(set(keys) ^ set(state))[:3]
-            raise LgmposeError(f"'{path}' and '{paths[0]}' differ in their tensors "
-                               f"(e.g. {', '.join(missing)})")
-        for key, tensor in keys.items():
-            if state[key].shape != tensor.shape:
-                raise LgmposeError(f"'{path}': tensor {key} has shape {tuple(state[key].shape)}, "
-                                   f"'{paths[0]}' has {tuple(tensor.shape)}")
 
 
 def average_checkpoints(paths: Sequence[str | os.PathLike], dst: str | os.PathLike,
@@ -72,7 +63,8 @@ def average_checkpoints(paths: Sequence[str | os.PathLike], dst: str | os.PathLi
     Each path may be a release file or a training checkpoint (whose ``state_dict`` is the one a
     release would carry: the moving average where the run kept one). The result keeps the first
     checkpoint's meta (less its own training length and config), with the sources' training
-    files merged and ``averaged_from`` listing each file's name, share and config. It is rebuilt and reloaded strictly before it is written.
+    files merged and ``averaged_from`` listing each file's name, share and config. Every source
+    and the result are loaded strictly into the network before anything is written.
     """
     from lgmpose.engine.checkpoint import load_checkpoint, load_state, save_checkpoint
     from lgmpose.models import create_model
@@ -83,11 +75,13 @@ def average_checkpoints(paths: Sequence[str | os.PathLike], dst: str | os.PathLi
     shares = _normalised(shares, len(paths))
     loaded = [load_checkpoint(p) for p in paths]
     _check_same_network(paths, loaded)
+    config = loaded[0]["model_config"]
+    model = create_model(**config)
+    for path, data in zip(paths, loaded):  # every tensor present, with the network's shape
+        load_state(model, data["state_dict"], source=str(path), stored_config=config)
     state = average_state_dicts([d["state_dict"] for d in loaded], shares)
-
-    model = create_model(**loaded[0]["model_config"])
     load_state(model, state, source=f"the average of {len(paths)} checkpoints",
-               stored_config=loaded[0]["model_config"])
+               stored_config=config)
     meta = dict(loaded[0].get("meta", {}))
     sources: list[str] = []
     for data in loaded:
