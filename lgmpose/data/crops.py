@@ -52,8 +52,10 @@ def area_prefilter(image: np.ndarray, matrix: np.ndarray,
     enlarges, both come back unchanged. ``output_size`` is ``(H, W)``.
 
     Cheaper approximations (exact halvings first, or a bilinear enlargement followed by one
-    halving) blur more and scored no better on the COCO sets tried, so the area average is taken
-    in one step: about 0.6 ms for a 300-pixel person, 1.2 ms for a 600-pixel one (2-core EPYC).
+    halving) blur more and scored no better on the COCO sets tried; exact halvings followed by the
+    area average of the rest are 2-3.5x faster for people over twice the input's size but save
+    about 2% of a picture's time end to end (docs/data.md). So the area average is taken in one
+    step: about 0.5-1 ms for a 300-pixel person, 1.5-2 ms for a 600-pixel one (2-core EPYC).
     """
     matrix = np.asarray(matrix, dtype=np.float64)
     shrink = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
