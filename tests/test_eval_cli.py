@@ -45,6 +45,19 @@ def test_eval_json_with_gt_boxes(trained, capsys):
     assert metrics["instances"] == 12
 
 
+def test_eval_notes_only_a_real_codec_difference(trained, capsys):
+    """The config leaves the codec's refinement at its default: that is no difference from the
+    checkpoint, which records it; another sigma is, and the note names both."""
+    tmp, data, cfg = trained
+    weights = str(tmp / "run" / "last.pt")
+    assert main(["eval", str(cfg), "--weights", weights, "--json"]) == 0
+    assert "note:" not in capsys.readouterr().err
+    assert main(["eval", str(cfg), "--weights", weights, "--json", "--set", "codec.sigma=3"]) == 0
+    err = capsys.readouterr().err
+    assert "note: decoding with the checkpoint's codec" in err
+    assert "'sigma': 2.0" in err and "'sigma': 3" in err
+
+
 def test_eval_with_a_detection_file_and_no_flip(trained, capsys):
     tmp, data, cfg = trained
     ann = json.loads((data / "annotations" / "val.json").read_text())

@@ -9,7 +9,8 @@ HELP = ("average the weights of checkpoints of one network (a model soup), e.g. 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoints", nargs="+", metavar="CKPT",
-                        help="two or more checkpoints (.pt, release or training) of one network")
+                        help="two or more checkpoints (.pt, release or training) of one network; "
+                             "'bundled' is the checkpoint that ships with lgmpose")
     parser.add_argument("--output", "-o", required=True, help="the .pt file to write")
     parser.add_argument("--shares", type=float, nargs="+", metavar="S",
                         help="one share per checkpoint, e.g. 3 1 (normalised to sum to 1; "

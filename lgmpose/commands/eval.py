@@ -8,7 +8,8 @@ HELP = "evaluate a checkpoint: COCO keypoint AP (GT or detected boxes) or MPII P
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="YAML config file, or the name of one in configs/")
-    parser.add_argument("--weights", required=True, metavar="CKPT", help="checkpoint (.pt)")
+    parser.add_argument("--weights", required=True, metavar="CKPT",
+                        help="checkpoint (.pt), or 'bundled' for the one that ships with lgmpose")
     parser.add_argument("--data-root", metavar="DIR",
                         help="dataset folder (replaces the config's data.root)")
     parser.add_argument("--boxes", metavar="gt|FILE",
@@ -28,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
-    from lgmpose.engine.builders import follow_checkpoint
+    from lgmpose.engine.builders import build_codec, follow_checkpoint
     from lgmpose.engine.checkpoint import load_model
     from lgmpose.engine.config import load_config
     from lgmpose.engine.evaluate import evaluate_model
@@ -46,9 +47,13 @@ def run(args: argparse.Namespace) -> int:
         if list(followed["data"][key]) != list(cfg["data"][key]):
             print(f"note: {args.weights} has {label} {followed['data'][key]}; evaluating at that "
                   f"(the config says {cfg['data'][key]})", file=sys.stderr)
-    if followed["codec"] != dict(cfg["codec"]):
+    # The codec the config builds, defaults filled in, so that a value left out because it is
+    # the default (e.g. udp's refine: dark) is no difference.
+    configured = {k: v for k, v in build_codec(cfg).config().items()
+                  if k not in ("input_size", "heatmap_size")}
+    if followed["codec"] != configured:
         print(f"note: decoding with the checkpoint's codec {followed['codec']} (the config "
-              f"says {dict(cfg['codec'])})", file=sys.stderr)
+              f"says {configured})", file=sys.stderr)
     cfg = followed
     metrics = evaluate_model(model, cfg, device=device, boxes=args.boxes,
                              flip=False if args.no_flip else None, progress=not args.json)

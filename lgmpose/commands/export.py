@@ -11,7 +11,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", nargs="?", default=None,
                         help="registered model name (optional with --weights)")
     weights = parser.add_mutually_exclusive_group()
-    weights.add_argument("--weights", help="checkpoint; its model name and input size are used")
+    weights.add_argument("--weights", help="checkpoint (or 'bundled'); its model name and input "
+                                           "size are used")
     weights.add_argument("--random-weights", action="store_true",
                          help="export MODEL untrained (random weights: for timing and tests "
                               "only, its poses mean nothing)")

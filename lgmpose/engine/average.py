@@ -60,16 +60,17 @@ def average_checkpoints(paths: Sequence[str | os.PathLike], dst: str | os.PathLi
     those in ``paths``, each counted by its share (equal by default; shares are normalised to sum
     to 1).
 
-    Each path may be a release file or a training checkpoint (whose ``state_dict`` is the one a
+    Each path may be a release file, a training checkpoint or ``bundled`` (whose ``state_dict`` is the one a
     release would carry: the moving average where the run kept one). The result keeps the first
     checkpoint's meta (less its own training length and config), with the sources' training
     files merged and ``averaged_from`` listing each file's name, share and config. Every source
     and the result are loaded strictly into the network before anything is written.
     """
-    from lgmpose.engine.checkpoint import load_checkpoint, load_state, save_checkpoint
+    from lgmpose.engine.checkpoint import (load_checkpoint, load_state, resolve_checkpoint,
+                                           save_checkpoint)
     from lgmpose.models import create_model
 
-    paths = [Path(p) for p in paths]
+    paths = [resolve_checkpoint(p) for p in paths]
     if len(paths) < 2:
         raise LgmposeError("averaging needs at least two checkpoints")
     shares = _normalised(shares, len(paths))

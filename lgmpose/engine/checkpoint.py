@@ -15,6 +15,7 @@ from torch import nn
 
 from lgmpose.errors import LgmposeError
 from lgmpose.utils.atomic import atomic_path
+from lgmpose.utils.bundled import BUNDLED, bundled_weights
 
 
 def _describe(config: dict) -> str:
@@ -38,9 +39,17 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, meta: dict | None
     return Path(path)
 
 
+def resolve_checkpoint(path: str | os.PathLike) -> Path:
+    """``path`` as a Path; the word ``bundled`` names the checkpoint that ships with lgmpose."""
+    if str(path) == BUNDLED:
+        return bundled_weights("torch")
+    return Path(path)
+
+
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
-    """Read a checkpoint dict; raise LgmposeError naming the file if it is not one."""
-    path = Path(path)
+    """Read a checkpoint dict (``path`` may be ``bundled``: :func:`resolve_checkpoint`); raise
+    LgmposeError naming the file if it is not one."""
+    path = resolve_checkpoint(path)
     if not path.is_file():
         raise LgmposeError(f"checkpoint '{path}' does not exist")
     try:

@@ -90,7 +90,7 @@ DEFAULTS: dict[str, Any] = {
         "checkpoint_interval": 0,
         "max_iters_per_epoch": 0,
         "tensorboard": True,
-        "init_from": None,          # a checkpoint whose weights start the run (fine-tuning)
+        "init_from": None,          # a checkpoint (or "bundled") whose weights start the run
         "init_grow": False,         # init_from is a smaller lgm_pose: grow it (models/grow.py)
         "init_grow_scale": 0.0,     # > 0: new MV2 blocks start slightly on (not exactly the same)
         "ema_decay": 0.0,           # > 0: validate and save a moving average of the weights

@@ -148,7 +148,9 @@ class _Run:
         model = builders.build_model(cfg, self.metainfo).to(info.device)
         init_from = cfg["train"].get("init_from")
         if init_from:
-            self._load_initial_weights(model, Path(init_from))
+            from lgmpose.engine.checkpoint import resolve_checkpoint
+
+            self._load_initial_weights(model, resolve_checkpoint(init_from))
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
         self.model = model

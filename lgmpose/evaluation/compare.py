@@ -36,11 +36,11 @@ from typing import Any
 import numpy as np
 
 from lgmpose.errors import LgmposeError
+from lgmpose.utils.bundled import BUNDLED, bundled_weights
 
 __all__ = ["ModelSpec", "model_kind", "resolve_models", "load_runner", "compare_coco",
            "compare_lsp", "format_report", "format_keypoint_report", "format_breakdown_report"]
 
-BUNDLED = "bundled"
 COCO_COLUMNS = ("AP", "AP50", "AP75", "APM", "APL", "AR")
 LSP_COLUMNS = ("PCK", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle")
 
@@ -141,8 +141,6 @@ def resolve_models(specs: Sequence[str]) -> list[ModelSpec]:
     resolved: list[ModelSpec] = []
     for spec in specs:
         if spec == BUNDLED:
-            from lgmpose.inference.estimator import bundled_weights
-
             path = bundled_weights("onnxruntime")
             if not path.is_file():
                 raise LgmposeError(f"bundled model '{path.name}' is missing from this install")

@@ -32,16 +32,11 @@ from lgmpose.detectors.boxes import boxes_from_keypoints, validate_boxes
 from lgmpose.errors import LgmposeError
 from lgmpose.inference.sources import as_image
 from lgmpose.scoring import rescore
+from lgmpose.utils.bundled import bundled_weights
 
 __all__ = ["Person", "PoseEstimator", "bundled_weights", "BACKENDS"]
 
 BACKENDS = ("onnxruntime", "torch")
-WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
-BUNDLED_STEM = "lgm_pose_coco_256x192"
-
-
-def bundled_weights(backend: str = "onnxruntime") -> Path:
-    return WEIGHTS_DIR / f"{BUNDLED_STEM}{'.onnx' if backend == 'onnxruntime' else '.pt'}"
 
 
 @dataclass
