@@ -60,8 +60,9 @@ def average_checkpoints(paths: Sequence[str | os.PathLike], dst: str | os.PathLi
     those in ``paths``, each counted by its share (equal by default; shares are normalised to sum
     to 1).
 
-    Each path may be a release file, a training checkpoint or ``bundled`` (whose ``state_dict`` is the one a
-    release would carry: the moving average where the run kept one). The result keeps the first
+    Each path may be a release file, a training checkpoint (whose ``state_dict`` is the one a
+    release would carry: the moving average where the run kept one) or ``bundled``, the checkpoint
+    that ships with lgmpose. The result keeps the first
     checkpoint's meta (less its own training length and config), with the sources' training
     files merged and ``averaged_from`` listing each file's name, share and config. Every source
     and the result are loaded strictly into the network before anything is written.
