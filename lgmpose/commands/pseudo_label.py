@@ -26,21 +26,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="label the people a COCO keypoint file (plain or .gz) does not hold "
                              "yet in its own pictures (boxes from --detector; detections "
                              "overlapping a labelled person are skipped)")
+    source.add_argument("--boxes-of", metavar="BOXES",
+                        help="label the people boxed in a COCO file (plain or .gz; boxes are "
+                             "enough) in --images, and the people --detector finds besides them "
+                             "(--detector none: the boxes only)")
+    source.add_argument("--heatmaps-of", metavar="LABELS",
+                        help="write the teacher's own heatmaps of every person of a label file "
+                             "(plain or .gz) to the folder --out, as soft training targets "
+                             "(a source's teacher_heatmaps); needs an .onnx teacher")
     source.add_argument("--remerge", metavar="LABELS",
                         help="apply the current merge rules to a label file this command wrote "
                              "earlier (plain or .gz), from the ground truth and teacher answers "
                              "it stores; needs neither --teacher nor --images")
     parser.add_argument("--images", metavar="DIR",
                         help="folder of the pictures (--video: where its frames are written)")
-    parser.add_argument("--out", required=True, metavar="JSON", help="output COCO keypoint file")
+    parser.add_argument("--out", required=True, metavar="JSON",
+                        help="output COCO keypoint file (--heatmaps-of: output folder)")
     parser.add_argument("--split", choices=["train", "val"], help="LSP: only this split")
     parser.add_argument("--every", type=int, default=1,
                         help="--video: label every N-th frame (default: %(default)s)")
     parser.epilog = ("On detector boxes, a teacher-only label with under 80% of its keypoints on "
                      "its box (grown 10% per side) is about a neighbour and is dropped.")
     parser.add_argument("--detector", default=None,
-                        help="--folder/--video/--others-of: person detector name or file, or "
-                             "whole_image (default: whole_image for --folder, auto otherwise)")
+                        help="--folder/--video/--others-of/--boxes-of: person detector name or "
+                             "file, or whole_image (default: whole_image for --folder, auto "
+                             "otherwise); with --boxes-of, none labels the file's boxes only")
     parser.add_argument("--det-thr", type=score, default=LABEL_DET_THR,
                         help="detector score threshold (default: %(default)s)")
     parser.add_argument("--min-height", type=fraction, default=0.2,
@@ -75,6 +85,16 @@ def run(args: argparse.Namespace) -> int:
                           box_rescale=args.box_rescale)
         print(json.dumps({"out": args.out, **summary}, indent=1))
         return 0
+    if args.heatmaps_of:
+        if not args.teacher or not args.images:
+            raise LgmposeError("pseudo-label --heatmaps-of: --teacher and --images are needed")
+        from lgmpose.labels.teacher_heatmaps import HeatmapTeacher, write_teacher_heatmaps
+
+        summary = write_teacher_heatmaps(args.heatmaps_of, args.images,
+                                         HeatmapTeacher(args.teacher, threads=args.threads),
+                                         args.out, progress=not args.no_progress)
+        print(json.dumps({"out": args.out, **summary}, indent=1))
+        return 0
     if args.box_rescale:
         raise LgmposeError("pseudo-label: --box-rescale only applies with --remerge")
     if not args.teacher or not args.images:
@@ -95,6 +115,9 @@ def run(args: argparse.Namespace) -> int:
     elif args.others_of:
         entries = sources.other_people_entries(args.others_of, args.images)
         what = f"people not in {Path(args.others_of).name}"
+    elif args.boxes_of:
+        entries = sources.boxed_people_entries(args.boxes_of, args.images)
+        what = f"people boxed in {Path(args.boxes_of).name}"
     elif args.video:
         entries = sources.video_entries(args.video, args.images, args.every)
         what = f"frames of {Path(args.video).name} (every {args.every})"
@@ -103,8 +126,10 @@ def run(args: argparse.Namespace) -> int:
         what = f"pictures in {Path(args.images).name}/"
     if not (args.coco or args.lsp):
         name = args.detector or ("whole_image" if args.folder else "auto")
+        if name == "none" and not args.boxes_of:
+            raise LgmposeError("pseudo-label: --detector none only applies with --boxes-of")
         what += f" (detector {name})"
-        if name != "whole_image":
+        if name not in ("none", "whole_image"):
             from lgmpose.detectors import build_detector
 
             detector = build_detector(name, det_thr=0.0)

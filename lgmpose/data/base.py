@@ -44,6 +44,8 @@ class TopDownDataset:
         self.input_size = self.pipeline.input_size
         self.train = train
         self.seed = seed
+        # soft targets: a TeacherHeatmaps store keyed by ann_id (set by the training set-up)
+        self.teacher_heatmaps = None
 
     def __len__(self) -> int:
         return len(self.records)
@@ -61,8 +63,10 @@ class TopDownDataset:
         if rng is not None and self.pipeline.person_occlusion_prob > 0 \
                 and rng.random() < self.pipeline.person_occlusion_prob:
             occluder = self._occluder(index, rng)
+        soft = None if self.teacher_heatmaps is None else \
+            self.teacher_heatmaps.get(record.get("ann_id", -1))
         sample = self.pipeline(image, record["center"], record["scale"], record["keypoints"],
-                               record["keypoints_visible"], rng=rng, occluder=occluder)
+                               record["keypoints_visible"], rng=rng, occluder=occluder, soft=soft)
         sample.update({
             "index": int(index),
             "image_id": int(record["image_id"]),

@@ -57,10 +57,16 @@ class TopDownPipeline:
         self.use_joint_weights = use_joint_weights
         self.udp = bool(self.codec.udp) if udp is None and self.codec is not None else bool(udp)
         self.aspect_ratio = self.input_size[1] / self.input_size[0]
+        self.soft_targets = False    # set by the training set-up when teacher heatmaps are used
 
     def __call__(self, image: np.ndarray, center, scale, keypoints=None, visible=None,
                  rng: np.random.Generator | None = None,
-                 occluder: np.ndarray | None = None) -> dict:
+                 occluder: np.ndarray | None = None,
+                 soft: tuple[np.ndarray, np.ndarray] | None = None) -> dict:
+        """One sample. ``soft``: a teacher's heatmaps of this person and their image-to-cell
+        matrix (:class:`~lgmpose.data.soft_targets.TeacherHeatmaps`), resampled into the
+        sample's ``soft_heatmaps`` / ``soft_weight`` when :attr:`soft_targets` is on (zeros where
+        a person has none, so that every sample of a batch has the keys)."""
         k = self.metainfo.num_keypoints
         center = np.asarray(center, dtype=np.float32).copy()
         scale = np.asarray(scale, dtype=np.float32).copy()
@@ -69,6 +75,7 @@ class TopDownPipeline:
         visible = np.zeros(k, np.float32) if visible is None else \
             (np.asarray(visible).reshape(k) > 0).astype(np.float32)
         rotation, flip, shift, cut = 0.0, False, np.zeros(2, np.float32), None
+        uncut = visible
         if self.train:
             rng = rng if rng is not None else np.random.default_rng()
             half_body = False
@@ -97,6 +104,7 @@ class TopDownPipeline:
             crop = T.random_occlusion(crop, rng, self.occlusion_prob, self.occlusion_max_area)
             crop = T.paste_occluder(crop, occluder, rng, self.person_occlusion_max_area)
         crop_keypoints = T.transform_points(keypoints, matrix)
+        cut_away = uncut > visible          # keypoints the truncation blanked out
         if flip:
             index = np.asarray(self.metainfo.flip_indices)
             crop_keypoints, visible = crop_keypoints[index], visible[index]
@@ -109,6 +117,8 @@ class TopDownPipeline:
             "rotation": np.float32(rotation),
             "flipped": bool(flip),
         }
+        if self.codec is not None and self.soft_targets:
+            sample.update(self._soft(soft, matrix, flip, cut_away))
         if self.codec is not None:
             heatmaps, weights = self.codec.encode(crop_keypoints, visible)
             if self.use_joint_weights:
@@ -116,3 +126,20 @@ class TopDownPipeline:
             sample["heatmaps"] = heatmaps
             sample["target_weight"] = weights.astype(np.float32)
         return sample
+
+    def _soft(self, soft, matrix: np.ndarray, flip: bool, cut_away: np.ndarray) -> dict:
+        from lgmpose.data.soft_targets import resample_soft_targets
+
+        k = self.metainfo.num_keypoints
+        h, w = self.codec.heatmap_size
+        if soft is None:
+            return {"soft_heatmaps": np.zeros((k, h, w), np.float32),
+                    "soft_weight": np.zeros(k, np.float32)}
+        factor = self.codec.to_heatmap(np.ones((1, 2)))[0]       # input pixels -> cells
+        to_cells = np.asarray(matrix, np.float64).reshape(2, 3) * factor[:, None]
+        maps, weight = resample_soft_targets(
+            soft[0], soft[1], to_cells, (h, w),
+            self.metainfo.flip_indices if flip else None)
+        cut_away = cut_away[np.asarray(self.metainfo.flip_indices)] if flip else cut_away
+        weight[np.asarray(cut_away, bool)] = 0.0     # the crop blanked them out
+        return {"soft_heatmaps": maps, "soft_weight": weight}

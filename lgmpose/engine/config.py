@@ -94,6 +94,9 @@ DEFAULTS: dict[str, Any] = {
         "init_grow": False,         # init_from is a smaller lgm_pose: grow it (models/grow.py)
         "init_grow_scale": 0.0,     # > 0: new MV2 blocks start slightly on (not exactly the same)
         "ema_decay": 0.0,           # > 0: validate and save a moving average of the weights
+        # null, or {mix, unlabelled_weight}: teacher heatmaps of the sources that name
+        # teacher_heatmaps as soft targets (softmax_ce only; see engine/losses.py)
+        "soft_targets": None,
     },
     "test": {
         "flip": True,

@@ -9,6 +9,12 @@
   gradient is strong from the first step: there is no empty-heatmap plateau to leave. Needs a model
   built with ``heatmap_norm: softmax``, which returns logits in training mode.
 
+With ``train.soft_targets`` set, ``softmax_ce`` also learns from a teacher's own heatmaps
+(:func:`soft_target_ce_loss`): the target distribution of a labelled keypoint is
+``(1 - mix) x hard + mix x teacher``, and a keypoint without a label (the teacher scored it low,
+e.g. a body part outside the picture) learns the teacher's faint, diffuse map with weight
+``unlabelled_weight``. ``mix: 0, unlabelled_weight: 0`` is exactly the hard-label loss.
+
 Why a run here uses which is in docs/training.md (learning curves of the three on one budget).
 """
 from __future__ import annotations
@@ -21,7 +27,8 @@ import torch.nn.functional as F
 
 from lgmpose.errors import LgmposeError
 
-__all__ = ["LOSSES", "build_loss", "keypoint_mse_loss", "foreground_mse_loss", "softmax_ce_loss"]
+__all__ = ["LOSSES", "build_loss", "build_soft_loss", "keypoint_mse_loss", "foreground_mse_loss",
+           "soft_target_ce_loss", "softmax_ce_loss"]
 
 Loss = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -52,6 +59,48 @@ def softmax_ce_loss(logits: torch.Tensor, target: torch.Tensor,
     ce = -(dist * log_probs).sum(dim=-1)
     weight = target_weight.float()
     return (ce * weight).sum() / weight.sum().clamp_min(1.0)
+
+
+def _distribution(maps: torch.Tensor) -> torch.Tensor:
+    return maps / maps.sum(dim=-1, keepdim=True).clamp_min(1e-6)
+
+
+def soft_target_ce_loss(logits: torch.Tensor, target: torch.Tensor, target_weight: torch.Tensor,
+                        soft: torch.Tensor, soft_weight: torch.Tensor, mix: float = 0.5,
+                        unlabelled_weight: float = 0.0) -> torch.Tensor:
+    """:func:`softmax_ce_loss` against a blend of the hard target and a teacher's heatmaps.
+
+    ``soft [B, K, h, w]`` are the teacher's maps resampled into the crop, ``soft_weight [B, K]``
+    1 where such a map exists and lies in the crop. A keypoint with a hard target (weight > 0)
+    and a map learns ``(1 - mix) x hard + mix x soft`` (both normalised to distributions) with its
+    hard weight; one without a hard target learns the map alone, weighted ``unlabelled_weight``.
+    Averaged over the weights, as :func:`softmax_ce_loss`."""
+    b, k = logits.shape[:2]
+    log_probs = F.log_softmax(logits.float().reshape(b, k, -1), dim=-1)
+    hard = _distribution(target.float().reshape(b, k, -1))
+    teacher = _distribution(soft.float().reshape(b, k, -1))
+    has_soft = (soft_weight.float() > 0)[..., None]
+    labelled = target_weight.float() > 0
+    blend = torch.where(has_soft, (1.0 - mix) * hard + mix * teacher, hard)
+    dist = torch.where(labelled[..., None], blend, teacher)
+    weight = torch.where(labelled, target_weight.float(),
+                         unlabelled_weight * soft_weight.float())
+    ce = -(dist * log_probs).sum(dim=-1)
+    return (ce * weight).sum() / weight.sum().clamp_min(1.0)
+
+
+def build_soft_loss(spec: Mapping[str, Any]):
+    """``train.soft_targets`` (``{mix, unlabelled_weight}``) -> ``loss(logits, target, weight,
+    soft, soft_weight)``."""
+    if not isinstance(spec, Mapping) or not set(spec) <= {"mix", "unlabelled_weight"}:
+        raise LgmposeError(f"train.soft_targets must be null or a mapping with 'mix' and "
+                           f"'unlabelled_weight', got {spec!r}")
+    mix = float(spec.get("mix", 0.5))
+    unlabelled = float(spec.get("unlabelled_weight", 0.0))
+    if not 0.0 <= mix <= 1.0 or unlabelled < 0:
+        raise LgmposeError(f"train.soft_targets: mix must be in [0, 1] and unlabelled_weight "
+                           f">= 0, got {mix}, {unlabelled}")
+    return lambda h, t, w, s, sw: soft_target_ce_loss(h, t, w, s, sw, mix, unlabelled)
 
 
 LOSSES = ("mse", "fg_mse", "softmax_ce")

@@ -11,6 +11,10 @@ shoulders and hips show them turned that way (:func:`lgmpose.evaluation.breakdow
 listed a second time with ``facing: away`` and a ``weight``, a source's back views are drawn more
 often.
 
+A training source may also name ``teacher_heatmaps: DIR``, the teacher's own heatmaps of its
+people (``lgmpose pseudo-label --heatmaps-of``), used as soft targets when ``train.soft_targets``
+is set (:mod:`lgmpose.data.soft_targets`, :func:`lgmpose.engine.losses.soft_target_ce_loss`).
+
 ``data.train`` may list sources of different kinds (e.g. COCO plus LSPET); they must share the
 keypoint set of ``data.metainfo``.
 """
@@ -167,6 +171,16 @@ def make_dataset(cfg: Mapping[str, Any], source: Mapping[str, Any], root: Path, 
                                       det_thr=float(data.get("det_thr", 0.0)), **common)
     if source.get("facing") is not None:
         keep_facing(dataset, source["facing"], file)
+    if train and cfg["train"].get("soft_targets"):
+        dataset.pipeline.soft_targets = True
+        if source.get("teacher_heatmaps"):
+            from lgmpose.data.soft_targets import TeacherHeatmaps
+
+            dataset.teacher_heatmaps = TeacherHeatmaps(resolve(root, source["teacher_heatmaps"]))
+            held = sum(int(r.get("ann_id", -1)) in dataset.teacher_heatmaps.rows
+                       for r in dataset.records)
+            _LOG.info("'%s': teacher heatmaps for %d of %d people", file, held,
+                      len(dataset.records))
     return dataset
 
 

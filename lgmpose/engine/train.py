@@ -33,7 +33,7 @@ from lgmpose.engine.distributed import (DistInfo, all_reduce_mean, barrier, broa
                                         cleanup, init_distributed, sync_buffers)
 from lgmpose.engine.ema import WeightEma, check_decay
 from lgmpose.engine.logger import RunLogger
-from lgmpose.engine.losses import build_loss
+from lgmpose.engine.losses import build_loss, build_soft_loss
 from lgmpose.engine.schedule import build_scheduler
 from lgmpose.errors import LgmposeError
 
@@ -177,6 +177,12 @@ class _Run:
             raise LgmposeError(f"train.loss {loss_name!r} and model.heatmap_norm {norm!r} do not "
                                "go together: softmax_ce needs heatmap_norm: softmax, and a "
                                "softmax model needs softmax_ce")
+        self.soft_loss_fn = None
+        if tcfg.get("soft_targets"):
+            if loss_name != "softmax_ce":
+                raise LgmposeError("train.soft_targets needs train.loss: softmax_ce (the teacher's "
+                                   "maps are targets for a spatial softmax)")
+            self.soft_loss_fn = build_soft_loss(tcfg["soft_targets"])
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
         decay = check_decay(tcfg.get("ema_decay"))
         self.ema = WeightEma(model, decay) if decay > 0 else None
@@ -312,7 +318,12 @@ class _Run:
             weight = batch["target_weight"].to(self.info.device, non_blocking=True)
             with self.autocast():
                 heatmaps = self.ddp(images)
-            loss = self.loss_fn(heatmaps.float(), target, weight)
+            if self.soft_loss_fn is not None:
+                soft = batch["soft_heatmaps"].to(self.info.device, non_blocking=True)
+                soft_weight = batch["soft_weight"].to(self.info.device, non_blocking=True)
+                loss = self.soft_loss_fn(heatmaps.float(), target, weight, soft, soft_weight)
+            else:
+                loss = self.loss_fn(heatmaps.float(), target, weight)
             mean_loss = float(all_reduce_mean(loss.detach()).item())
             if not math.isfinite(mean_loss):
                 raise LgmposeError(

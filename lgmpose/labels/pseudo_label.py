@@ -49,22 +49,29 @@ ON_BOX_MARGIN = 0.1
 
 
 def _people(entry: Entry, image: np.ndarray, detector: Detector | None, det_thr: float,
-            min_height: float) -> list[Person]:
-    if entry.persons is not None:
-        return entry.persons
+            min_height: float) -> tuple[list[Person], list[Person]]:
+    """(the people given by the source, the people a detector found besides them)."""
+    given = list(entry.persons or [])
+    if entry.persons is not None and not (entry.find_others and detector is not None):
+        return given, []
     h, w = image.shape[:2]
     if detector is None:
-        return [Person(np.array([0, 0, w, h], np.float32), keep_box=False)]
+        return [], [Person(np.array([0, 0, w, h], np.float32), keep_box=False)]
     boxes, scores = detector(image)
     keep = [np.asarray(b, np.float32) for b, s in zip(boxes, scores)
             if s >= det_thr and b[3] >= min_height * h]
-    if keep and entry.known:
+    known = [p.box for p in (entry.known or []) + given]
+    if keep and known:
         from lgmpose.detectors.boxes import box_iou, xywh_to_xyxy
 
-        known = np.stack([p.box for p in entry.known])
-        overlap = box_iou(xywh_to_xyxy(np.stack(keep)), xywh_to_xyxy(known)).max(axis=1)
+        overlap = box_iou(xywh_to_xyxy(np.stack(keep)), xywh_to_xyxy(np.stack(known))).max(axis=1)
         keep = [b for b, iou in zip(keep, overlap) if iou < KNOWN_IOU]
-    return [Person(b) for b in keep]
+    return given, [Person(b) for b in keep]
+
+
+def _as_known(ann: dict[str, Any]) -> Person:
+    kps = np.asarray(ann["keypoints"], np.float32).reshape(-1, 3)
+    return Person(np.asarray(ann["bbox"], np.float32), kps[:, :2], kps[:, 2] > 0)
 
 
 def _off_box(merged: MergedLabel, box, has_truth: bool) -> bool:
@@ -172,11 +179,17 @@ def pseudo_label(entries: Iterable[Entry], teacher: Teacher, out: str | os.PathL
                 record["skipped"] = str(error)
             else:
                 record["image"].update(height=int(image.shape[0]), width=int(image.shape[1]))
-                anns = [_annotation(p, image, teacher, metainfo, kpt_thr, min_keypoints, fix_pairs)
-                        for p in _people(entry, image, detector, det_thr, min_height)]
-                record["annotations"] = [a for a in anns
-                                         if a is not None and not _repeats_known(a, entry.known)]
-                record["dropped"] = len(anns) - len(record["annotations"])
+                given, found = _people(entry, image, detector, det_thr, min_height)
+                anns = [_annotation(p, image, teacher, metainfo, kpt_thr, min_keypoints,
+                                    fix_pairs) for p in given]
+                kept = [a for a in anns if a is not None and not _repeats_known(a, entry.known)]
+                # a detection is a new person only if its answer does not repeat a given one's
+                known = list(entry.known or []) + [_as_known(a) for a in kept]
+                found_anns = [_annotation(p, image, teacher, metainfo, kpt_thr, min_keypoints,
+                                          fix_pairs) for p in found]
+                kept += [a for a in found_anns if a is not None and not _repeats_known(a, known)]
+                record["annotations"] = kept
+                record["dropped"] = len(anns) + len(found_anns) - len(kept)
             sink.write(json.dumps(record) + "\n")
             sink.flush()
             records.append(record)

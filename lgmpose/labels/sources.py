@@ -5,6 +5,8 @@ label file does not hold yet in its own pictures.
 Each source yields :class:`Entry` objects (one per image); ``persons`` is None when a detector
 must find them on the decoded image, and ``known`` holds the people labelled already (a
 detection that overlaps one of them, or whose keypoints land on theirs, is not labelled again).
+With ``find_others`` the given ``persons`` are labelled and a detector also looks for the people
+they leave out (a dataset's own person boxes, which often miss bystanders).
 """
 from __future__ import annotations
 
@@ -18,8 +20,8 @@ import numpy as np
 
 from lgmpose.errors import LgmposeError
 
-__all__ = ["Entry", "Person", "coco_entries", "folder_entries", "lsp_entries",
-           "other_people_entries", "video_entries"]
+__all__ = ["Entry", "Person", "boxed_people_entries", "coco_entries", "folder_entries",
+           "lsp_entries", "other_people_entries", "video_entries"]
 
 @dataclass
 class Person:
@@ -36,6 +38,7 @@ class Entry:
     image_id: int
     persons: list[Person] | None = field(default=None)
     known: list[Person] | None = field(default=None)   # people labelled already
+    find_others: bool = False              # a detector also looks beyond ``persons``
 
 
 def coco_entries(ann_file: str | os.PathLike, img_dir: str | os.PathLike,
@@ -107,6 +110,33 @@ def other_people_entries(labels_file: str | os.PathLike,
     for im in images:
         yield Entry(Path(img_dir) / im["file_name"], im["file_name"], int(im["id"]), None,
                     people.get(int(im["id"]), []))
+
+
+def boxed_people_entries(boxes_file: str | os.PathLike,
+                         img_dir: str | os.PathLike) -> Iterator[Entry]:
+    """The people boxed in a COCO file (plain or .gz; boxes are enough, keypoints are not read),
+    every picture of the file included, with ``find_others`` set so that a detector also labels
+    the people the file does not box. Image ids and file names are the file's own."""
+    from lgmpose.data.coco import load_coco_json
+
+    path = Path(boxes_file)
+    data = load_coco_json(path)
+    try:
+        images = sorted(data["images"], key=lambda im: int(im["id"]))
+        boxes: dict[int, list[Person]] = {}
+        for ann in data["annotations"]:
+            if ann.get("iscrowd"):
+                continue
+            box = np.asarray(ann["bbox"], np.float32)
+            if box.shape != (4,) or not np.all(np.isfinite(box)) or min(box[2], box[3]) <= 1:
+                continue
+            boxes.setdefault(int(ann["image_id"]), []).append(Person(box))
+        entries = [(im, boxes.get(int(im["id"]), [])) for im in images]
+    except (ValueError, KeyError, TypeError) as error:
+        raise LgmposeError(f"box file '{path}': cannot read it ({error})") from None
+    for im, persons in entries:
+        yield Entry(Path(img_dir) / im["file_name"], im["file_name"], int(im["id"]), persons,
+                    find_others=True)
 
 
 def video_entries(video: str | os.PathLike, frames_dir: str | os.PathLike,
