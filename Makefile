@@ -16,7 +16,7 @@ MODELS_OUT ?= models
 CONVERT_VENV := .venv-convert
 CONVERT_STAMP := $(CONVERT_VENV)/.installed
 
-.PHONY: demo test test-fast test-timing install clean models registry-pictures
+.PHONY: demo test test-fast test-timing install clean models registry-pictures everyday-pictures
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -60,6 +60,14 @@ models: $(CONVERT_STAMP)
 # labels/registry_{train,val}.json.gz. For training only; the project does not redistribute them.
 registry-pictures: $(STAMP)
 	$(PY) -m lgmpose.tools.registry_pictures --out work_dirs/registry
+
+# Write work_dirs/everyday/stanford40/{train,val} (the pictures labels/stanford40_*.json.gz name)
+# from Stanford 40 Actions: STANFORD40 is the official download unpacked (JPEGImages/,
+# XMLAnnotations/, ImageSplits/) or a bare git snapshot of a repository that carries them.
+# For training only; the project does not redistribute them.
+STANFORD40 ?= build/stanford40
+everyday-pictures: $(STAMP)
+	$(PY) -m lgmpose.tools.everyday_pictures stanford40 --source "$(STANFORD40)" --out work_dirs/everyday
 
 clean:
 	rm -rf $(VENV) $(CONVERT_VENV) $(DEMO_OUT) build *.egg-info

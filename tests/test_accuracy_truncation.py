@@ -64,3 +64,18 @@ def test_blank_beyond_blacks_the_pixels_past_the_line():
     assert (image == 200).all()                      # a copy; the original stays
     assert blank_beyond(image, None) is image
     assert (blank_beyond(image, (1, -4.0, True)) == 0).all()
+
+
+def test_cut_away_scores_compare_the_keypoints_a_cut_removed_with_those_left():
+    from lgmpose.evaluation.compare import _cut_away_scores
+
+    full = {"keypoints": [10, 10, 2] * 17}
+    cut = {"keypoints": [10, 10, 2] * 11 + [0, 0, 0] * 6}       # the legs are beyond the border
+    untouched = {"keypoints": [10, 10, 2] * 17}
+    scores = np.full((2, 17), 0.8, np.float32)
+    scores[0, 11:] = [0.1, 0.2, 0.5, 0.05, 0.05, 0.1]
+    got = _cut_away_scores(scores, [full, untouched], [cut, untouched], np.array([0, 1]))
+    assert got["cut_score"] == pytest.approx(np.mean([0.1, 0.2, 0.5, 0.05, 0.05, 0.1]), abs=1e-4)
+    assert got["cut_drawn"] == pytest.approx(1 / 6, abs=1e-4)     # only 0.5 reaches KPT_THR
+    assert got["kept_score"] == pytest.approx(0.8, abs=1e-4)
+    assert _cut_away_scores(scores[1:], [untouched], [untouched], np.array([0])) == {}

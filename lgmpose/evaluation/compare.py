@@ -374,6 +374,8 @@ def compare_coco(models: Sequence[str], ann_file: str | os.PathLike, img_dir: st
         similarity, counts = keypoint_similarity(k[kept], truth[kept], truth_areas[kept], sigmas)
         rows.append({**_row(spec, runner, len(ids), sec),
                      **{key: round(value, 4) for key, value in stats.items()},
+                     **({} if truncated is None else
+                        _cut_away_scores(s[kept], originals, people, np.flatnonzero(kept))),
                      "keypoint_oks": {name: (None if np.isnan(v) else round(float(v), 4))
                                       for name, v in zip(coco.keypoint_names, similarity)}})
     return {"dataset": {"kind": "coco", "ann_file": os.fspath(ann_file),
@@ -387,6 +389,26 @@ def compare_coco(models: Sequence[str], ann_file: str | os.PathLike, img_dir: st
                           **breakdown_rows(groups_of, oks, truth_facing, turned)},
             "bootstrap": _bootstrap(ground_truth if truncated else data, every_result, bootstrap,
                                     sigmas, log)}
+
+
+def _cut_away_scores(scores: np.ndarray, originals: Sequence[dict], cut: Sequence[dict],
+                     slots: np.ndarray) -> dict[str, float]:
+    """How confident a model is about the keypoints a cut removed from the picture (labelled in
+    the original, beyond the border after the cut) against those still in it: a model that
+    draws body parts it cannot see scores the first high. ``cut_drawn``: the share of cut-away
+    keypoints scoring at least the drawing threshold (``KPT_THR``)."""
+    from lgmpose.defaults import KPT_THR
+
+    before = np.asarray([a["keypoints"] for a in originals], np.float64).reshape(
+        len(originals), -1, 3)[slots, :, 2] > 0
+    after = np.asarray([a["keypoints"] for a in cut], np.float64).reshape(
+        len(cut), -1, 3)[slots, :, 2] > 0
+    away = before & ~after
+    if not away.any():
+        return {}
+    return {"cut_score": round(float(scores[away].mean()), 4),
+            "kept_score": round(float(scores[after].mean()), 4),
+            "cut_drawn": round(float((scores[away] >= KPT_THR).mean()), 4)}
 
 
 def _bootstrap(ground_truth: dict, results: list[list[dict]], replicates: int, sigmas,
@@ -467,6 +489,11 @@ def format_report(report: dict[str, Any], markdown: bool = False) -> str:
     out = [title, *_table(header, lines, text_columns=4, markdown=markdown)]
     out.append(f"threads: {dataset['threads']}; ms/person: the model call with its crops, "
                "ours batched per image")
+    for row in report["rows"]:
+        if "cut_score" in row:
+            out.append(f"  {row['name']}: mean score of the cut-away keypoints "
+                       f"{row['cut_score']:.3f} ({row['cut_drawn']:.0%} drawn), of those left "
+                       f"{row['kept_score']:.3f}")
     if dataset["kind"] == "coco":
         ranked = [r["name"] for r in report["rows"] if r.get("pose_quality")]
         out.append("instance score: the mean of the keypoint scores above 0.2"
