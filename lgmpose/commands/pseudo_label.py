@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from lgmpose.commands._args import fraction, score
+from lgmpose.commands._args import fraction, positive_int, score
 from lgmpose.defaults import KPT_THR, LABEL_DET_THR
 
 HELP = "label people with a teacher pose model (MoveNet .onnx/.tflite), keeping ground truth"
@@ -69,7 +69,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="--remerge: redraw every box at W x its width and H x its height, "
                              "its centre moved down by DOWN x its height (LSP boxes to COCO's "
                              "convention: 0.945 0.908 0.039)")
-    parser.add_argument("--threads", type=int, default=None, help="teacher threads")
+    parser.add_argument("--threads", type=positive_int, default=None, help="teacher threads")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run")
     parser.add_argument("--no-progress", action="store_true")
 

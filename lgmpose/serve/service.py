@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lgmpose.defaults import KPT_THR
+from lgmpose.defaults import KPT_THR, MAX_PIXELS
 from lgmpose.errors import LgmposeError
 
 __all__ = ["ServeConfig", "PoseService", "CONFIG_ENV", "rss_bytes"]
@@ -39,7 +39,7 @@ class ServeConfig:
     flip_test: bool = False
     threads: int | None = None
     max_bytes: int = 20 * MB            # request body
-    max_pixels: int = 50_000_000        # decoded picture (width x height)
+    max_pixels: int = MAX_PIXELS        # decoded picture (width x height)
     max_boxes: int = 100                # boxes a request may send
 
     def __post_init__(self) -> None:
