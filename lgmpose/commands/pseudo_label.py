@@ -80,9 +80,14 @@ def run(args: argparse.Namespace) -> int:
     if args.remerge:
         from lgmpose.labels.pseudo_label import remerge
 
-        summary = remerge(args.remerge, args.out, kpt_thr=args.kpt_thr,
-                          min_keypoints=args.min_keypoints, fix_pairs=args.fix_pairs,
-                          box_rescale=args.box_rescale)
+        try:
+            summary = remerge(args.remerge, args.out, kpt_thr=args.kpt_thr,
+                              min_keypoints=args.min_keypoints, fix_pairs=args.fix_pairs,
+                              box_rescale=args.box_rescale)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
+            # A damaged or hand-edited label file: one line naming it (found by fuzzing).
+            raise LgmposeError(f"--remerge '{args.remerge}': malformed label file "
+                               f"({type(error).__name__}: {str(error)[:120]})") from None
         print(json.dumps({"out": args.out, **summary}, indent=1))
         return 0
     if args.heatmaps_of:
