@@ -88,6 +88,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"lgmpose {args.command}: error: {message}", file=sys.stderr)
         return 2
+    except OSError as error:
+        # A file or folder the system refused (permissions, disk full, a path that cannot be
+        # made): one line naming it, not a traceback.
+        if error.filename is None:
+            raise
+        where = f"'{error.filename}'" + (f" -> '{error.filename2}'" if error.filename2 else "")
+        print(f"lgmpose {args.command}: error: {where}: {error.strerror or error}",
+              file=sys.stderr)
+        return 2
     except Terminated:
         print(f"lgmpose {args.command}: terminated", file=sys.stderr)
         return 128 + signal.SIGTERM

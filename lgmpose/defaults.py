@@ -13,8 +13,11 @@ one default.
 """
 from __future__ import annotations
 
-__all__ = ["KPT_THR", "RESCORE_THR", "LABEL_DET_THR"]
+__all__ = ["KPT_THR", "RESCORE_THR", "LABEL_DET_THR", "MAX_PIXELS"]
 
 KPT_THR = 0.3
 RESCORE_THR = 0.2
 LABEL_DET_THR = 0.5
+# The largest picture (width x height) that predict and serve decode: a 20000x20000 picture takes
+# seconds and gigabytes; larger ones are refused from their header, before decoding.
+MAX_PIXELS = 50_000_000

@@ -94,7 +94,7 @@ def test_health_and_model(client):
     assert model["skeleton_colors"] == [list(c) for c in coco.skeleton_colors]
     assert model["input_size"] == [256, 192] and model["num_keypoints"] == 17
     assert model["limits"] == {"max_bytes": 2 * 1024 * 1024, "max_pixels": 4_000_000,
-                               "max_boxes": 5}
+                               "max_boxes": 5, "max_queue": 32}
     assert "/" not in model["weights"]          # the file name, never a server path
     assert model["kpt_thr"] == KPT_THR          # the page's default drawing threshold
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["score", "fraction", "positive_int", "add_model_options", "add_serve_model_options"]
+__all__ = ["score", "fraction", "positive_int", "positive_float", "add_model_options", "add_serve_model_options"]
 
 
 def _number(text: str, kind=float):
@@ -39,6 +39,14 @@ def positive_int(text: str) -> int:
     return value
 
 
+def positive_float(text: str) -> float:
+    """A finite number > 0."""
+    value = _number(text)
+    if not 0.0 < value < float("inf"):  # also refuses nan
+        raise argparse.ArgumentTypeError(f"{text!r}: must be a positive number")
+    return value
+
+
 def add_model_options(parser: argparse.ArgumentParser, detector_help: str) -> None:
     """The pose-model and detector options that `predict` and `serve` share."""
     parser.add_argument("--weights", help=".onnx export or .pt checkpoint (default: bundled model)")
@@ -55,7 +63,7 @@ def add_serve_model_options(parser: argparse.ArgumentParser) -> None:
     add_model_options(parser, "person detector when a request sends no boxes: auto, nanodet, "
                       "blazepose, hog, whole_image, or a detector model file (default: auto)")
     parser.add_argument("--flip-test", action="store_true", help="average with mirrored crops")
-    parser.add_argument("--threads", type=int, default=None,
+    parser.add_argument("--threads", type=positive_int, default=None,
                         help="CPU threads per network in each worker (default: the runtime's; "
                              "with several workers, 1 or 2 avoids oversubscribing the cores)")
     parser.add_argument("--workers", type=int, default=1, metavar="N",

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from lgmpose.commands._args import score
+from lgmpose.commands._args import positive_int, score
 
 HELP = "person-box AP, precision/recall and ms per image of person detectors on a COCO json"
 NAME = "detector-ap"
@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ap-thr", type=score, default=0.01,
                         help="score threshold for the AP columns (default: %(default)s); the "
                              "'at it' columns use each detector's default threshold")
-    parser.add_argument("--threads", type=int, default=1,
+    parser.add_argument("--threads", type=positive_int, default=1,
                         help="CPU threads per detector (default: %(default)s)")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
 

@@ -30,6 +30,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from lgmpose.utils.outdir import output_dir
+
+    output = Path(args.output)
+    # The folder first: one that cannot be made fails before the model is loaded and traced.
+    with output_dir(output.parent, "--output"):
+        return _export(args, output)
+
+
+def _export(args: argparse.Namespace, output: Path) -> int:
     from lgmpose.errors import LgmposeError
     from lgmpose.export.exporter import export_onnx
     from lgmpose.utils.sizes import parse_size
@@ -63,7 +72,6 @@ def run(args: argparse.Namespace) -> int:
 
         model = create_model(args.model, num_keypoints=args.num_keypoints or 17,
                              input_size=parse_size(args.input_size or "256x192"))
-    output = Path(args.output)
     if output.suffix == ".pt":
         # A release checkpoint: weights, model config and meta, without the training state.
         if not args.weights or args.int8:

@@ -5,8 +5,8 @@ import argparse
 import json
 import sys
 
-from lgmpose.commands._args import add_model_options, positive_int, score
-from lgmpose.defaults import KPT_THR
+from lgmpose.commands._args import add_model_options, positive_float, positive_int, score
+from lgmpose.defaults import KPT_THR, MAX_PIXELS
 
 HELP = "estimate poses on an image, a folder of images, a video or a camera"
 
@@ -25,13 +25,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-pose-quality", dest="pose_quality", action="store_false",
                         help="a person's score without the pose's quality (the published "
                              "protocol's: box score x mean confident keypoint score)")
-    parser.add_argument("--det-every", type=int, default=1, metavar="N",
+    parser.add_argument("--det-every", type=positive_int, default=1, metavar="N",
                         help="video: run the detector every N frames, follow keypoints between")
     smooth = parser.add_mutually_exclusive_group()
     smooth.add_argument("--smooth", dest="smooth", action="store_true", default=None,
                         help="One-Euro smoothing (default: on for video, off for images)")
     smooth.add_argument("--no-smooth", dest="smooth", action="store_false")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads for the networks")
+    parser.add_argument("--threads", type=positive_int, default=None,
+                        help="CPU threads for the networks")
+    parser.add_argument("--max-megapixels", type=positive_float, default=MAX_PIXELS / 1e6,
+                        metavar="MP", help="refuse pictures larger than this, from their header "
+                                           "(default: %(default)g)")
     parser.add_argument("--max-frames", type=positive_int, default=None, metavar="N",
                         help="stop after N frames")
     parser.add_argument("--json", action="store_true",
@@ -49,8 +53,11 @@ def run(args: argparse.Namespace) -> int:
         kpt_thr=args.kpt_thr, flip_test=args.flip_test, pose_quality=args.pose_quality,
         det_interval=args.det_every,
         smooth=args.smooth, threads=args.threads, max_frames=args.max_frames, show=args.show,
-        progress=False if args.no_progress else None)
+        progress=False if args.no_progress else None,
+        max_pixels=int(args.max_megapixels * 1e6))
     report = run_predict(args.source, options)
+    for line in report.warnings():
+        print(f"lgmpose predict: {line}", file=sys.stderr)
     if args.json:
         json.dump(report.results, sys.stdout)
         sys.stdout.write("\n")
@@ -58,5 +65,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(report.summary())
         print(f"wrote {len(report.outputs)} file(s) to {args.out}/ "
-              f"(results: {args.out}/results.json)")
-    return 0
+              f"(results: {args.out}/results.json, summary: {args.out}/summary.json)")
+    if report.removed:
+        print(f"lgmpose predict: removed {len(report.removed)} file(s) an earlier run wrote to "
+              f"{args.out}/ and this one did not", file=sys.stderr)
+    # The outputs are written, but the input was not read whole: say so in the exit status too.
+    return 1 if report.incomplete else 0

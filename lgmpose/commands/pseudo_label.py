@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from lgmpose.commands._args import fraction, score
+from lgmpose.commands._args import fraction, positive_int, score
 from lgmpose.defaults import KPT_THR, LABEL_DET_THR
 
 HELP = "label people with a teacher pose model (MoveNet .onnx/.tflite), keeping ground truth"
@@ -69,7 +69,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="--remerge: redraw every box at W x its width and H x its height, "
                              "its centre moved down by DOWN x its height (LSP boxes to COCO's "
                              "convention: 0.945 0.908 0.039)")
-    parser.add_argument("--threads", type=int, default=None, help="teacher threads")
+    parser.add_argument("--threads", type=positive_int, default=None, help="teacher threads")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run")
     parser.add_argument("--no-progress", action="store_true")
 
@@ -80,9 +80,14 @@ def run(args: argparse.Namespace) -> int:
     if args.remerge:
         from lgmpose.labels.pseudo_label import remerge
 
-        summary = remerge(args.remerge, args.out, kpt_thr=args.kpt_thr,
-                          min_keypoints=args.min_keypoints, fix_pairs=args.fix_pairs,
-                          box_rescale=args.box_rescale)
+        try:
+            summary = remerge(args.remerge, args.out, kpt_thr=args.kpt_thr,
+                              min_keypoints=args.min_keypoints, fix_pairs=args.fix_pairs,
+                              box_rescale=args.box_rescale)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
+            # A damaged or hand-edited label file: one line naming it (found by fuzzing).
+            raise LgmposeError(f"--remerge '{args.remerge}': malformed label file "
+                               f"({type(error).__name__}: {str(error)[:120]})") from None
         print(json.dumps({"out": args.out, **summary}, indent=1))
         return 0
     if args.heatmaps_of:

@@ -3,21 +3,28 @@ from __future__ import annotations
 
 import argparse
 
-from lgmpose.commands._args import add_serve_model_options
+from lgmpose.commands._args import add_serve_model_options, positive_int
 
 HELP = "serve pose estimation over HTTP (POST /v1/pose) with a live web page at /"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1",
-                        help="address to listen on (default: %(default)s; the service has no "
-                             "authentication, expose it with care)")
+                        help="address to listen on (default: %(default)s); beyond this machine, "
+                             "set an API key and put a TLS proxy in front (docs/serve.md)")
     parser.add_argument("--port", type=int, default=8000, help="TCP port (default: %(default)s)")
     add_serve_model_options(parser)
     parser.add_argument("--max-mb", type=float, default=20.0,
                         help="largest request body in MB, else 413 (default: %(default)s)")
     parser.add_argument("--max-megapixels", type=float, default=50.0,
                         help="largest picture in megapixels, else 413 (default: %(default)s)")
+    parser.add_argument("--api-key", default=None, metavar="KEY",
+                        help="require 'Authorization: Bearer KEY' on every route but /v1/health "
+                             "(better: set $LGMPOSE_API_KEY, which the process list does not "
+                             "show)")
+    parser.add_argument("--max-queue", type=positive_int, default=32, metavar="N",
+                        help="pose requests waiting or running per worker; more get 503 with "
+                             "Retry-After (default: %(default)s)")
     parser.add_argument("--log-level", default="info",
                         choices=["critical", "error", "warning", "info", "debug"],
                         help="server log level (default: %(default)s)")
@@ -38,12 +45,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace):
-    from lgmpose.serve.service import MB, ServeConfig
+    import os
 
+    from lgmpose.serve.service import API_KEY_ENV, MB, ServeConfig
+
+    api_key = getattr(args, "api_key", None) or os.environ.get(API_KEY_ENV) or None
     return ServeConfig(weights=args.weights, backend=args.backend, device=args.device,
                        detector=args.detector, det_thr=args.det_thr, flip_test=args.flip_test,
                        threads=args.threads, max_bytes=int(getattr(args, "max_mb", 20.0) * MB),
-                       max_pixels=int(getattr(args, "max_megapixels", 50.0) * 1e6))
+                       max_pixels=int(getattr(args, "max_megapixels", 50.0) * 1e6),
+                       max_queue=getattr(args, "max_queue", 32), api_key=api_key)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -33,13 +33,15 @@ def run(args: argparse.Namespace) -> int:
 
     from lgmpose.engine.config import load_config, resolve_config_path
     from lgmpose.engine.train import train
+    from lgmpose.utils.outdir import output_dir
 
     cfg = load_config(args.config, args.overrides)
     if args.data_root:
         cfg["data"]["root"] = args.data_root
     work_dir = Path(args.work_dir or Path("work_dirs") / resolve_config_path(args.config).stem)
-    summary = train(cfg, work_dir, resume=args.resume, overwrite=args.overwrite,
-                    device=args.device, progress=not args.no_progress)
+    with output_dir(work_dir, "--work-dir"):
+        summary = train(cfg, work_dir, resume=args.resume, overwrite=args.overwrite,
+                        device=args.device, progress=not args.no_progress)
     if int(os.environ.get("RANK", "0")) != 0:
         return 0
     if summary.get("best") is not None:

@@ -55,12 +55,18 @@ class CocoKeypointDataset(TopDownDataset):
         self.img_dir = Path(img_dir)
         self.padding = padding
         data = load_coco_json(self.ann_file)
-        self.category_id = category_id if category_id is not None else self._person_category(data)
-        self.images = {int(img["id"]): img for img in data["images"]}
-        if boxes in (None, "gt"):
-            self.records = self._gt_records(data)
-        else:
-            self.records = self._det_records(boxes, det_thr)
+        try:
+            self.category_id = (category_id if category_id is not None
+                                else self._person_category(data))
+            self.images = {int(img["id"]): img for img in data["images"]}
+            if boxes in (None, "gt"):
+                self.records = self._gt_records(data)
+            else:
+                self.records = self._det_records(boxes, det_thr)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
+            # A hand-made or damaged file: name it, not the line of this parser that tripped.
+            raise LgmposeError(f"annotation file {self.ann_file!r}: malformed COCO keypoint "
+                               f"entry ({type(error).__name__}: {error})") from None
         self.boxes = "gt" if boxes in (None, "gt") else os.fspath(boxes)
 
     def _person_category(self, data: dict) -> int:

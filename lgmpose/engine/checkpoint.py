@@ -24,9 +24,20 @@ def _describe(config: dict) -> str:
             f"{size[0]}x{size[1]})")
 
 
+def previous_path(path: str | os.PathLike) -> Path:
+    """Where ``save_checkpoint(..., keep_previous=True)`` keeps the checkpoint it replaced."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.prev{path.suffix}")
+
+
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, meta: dict | None = None,
-                    **state: Any) -> Path:
-    """Write ``model`` with its config, ``meta`` and extra ``state`` to ``path`` atomically."""
+                    keep_previous: bool = False, **state: Any) -> Path:
+    """Write ``model`` with its config, ``meta`` and extra ``state`` to ``path`` atomically.
+
+    A write that fails (disk full, ...) leaves the checkpoint already at ``path`` untouched and
+    raises ``LgmposeError``. ``keep_previous``: the replaced checkpoint moves to
+    :func:`previous_path`, the fallback of :func:`load_latest` if the new one turns out corrupt.
+    """
     config = getattr(model, "model_config", None)
     if config is None:
         raise LgmposeError(f"cannot save checkpoint '{path}': the model has no model_config "
@@ -34,9 +45,39 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, meta: dict | None
     module = model.module if hasattr(model, "module") else model  # unwrap DDP
     payload = {"format": "lgmpose-checkpoint/1", "model_config": dict(config),
                "state_dict": module.state_dict(), "meta": dict(meta or {}), **state}
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    try:
+        with atomic_path(path) as tmp:
+            torch.save(payload, tmp)
+            if keep_previous and Path(path).is_file():
+                os.replace(path, previous_path(path))
+    except (OSError, RuntimeError) as error:  # torch reports a failed write as RuntimeError
+        reason = getattr(error, "strerror", None) or str(error).splitlines()[0][:200]
+        raise LgmposeError(f"cannot save checkpoint '{path}': {reason}; the checkpoint written "
+                           "before it is intact (--resume continues from it)") from error
     return Path(path)
+
+
+def load_latest(path: str | os.PathLike, log=None) -> tuple[dict, Path] | None:
+    """The checkpoint at ``path``, or, if that one is missing or corrupt, the one it replaced
+    (:func:`previous_path`), with the path read; ``None`` when neither exists. ``log(message)``
+    hears about a fallback; both unreadable is an ``LgmposeError`` naming both."""
+    path, previous = Path(path), previous_path(path)
+    if not path.is_file() and not previous.is_file():
+        return None
+    try:
+        return load_checkpoint(path), path
+    except LgmposeError as error:
+        if not previous.is_file():
+            raise LgmposeError(f"{error}; there is no earlier checkpoint ({previous.name}) to "
+                               "resume from") from None
+        problem = str(error)
+    try:
+        state = load_checkpoint(previous)
+    except LgmposeError as error:
+        raise LgmposeError(f"{problem}; and the one before it: {error}") from None
+    if log is not None:
+        log(f"warning: {problem}; resuming from the checkpoint before it, {previous}")
+    return state, previous
 
 
 def resolve_checkpoint(path: str | os.PathLike) -> Path:

@@ -229,7 +229,8 @@ class _Run:
     def meta(self) -> dict[str, Any]:
         return builders.checkpoint_meta(self.cfg, self.metainfo, self.codec)
 
-    def save(self, name: str, extra: Mapping[str, Any] | None = None) -> Path:
+    def save(self, name: str, extra: Mapping[str, Any] | None = None,
+             keep_previous: bool = False) -> Path:
         from lgmpose.engine.checkpoint import save_checkpoint
 
         path = self.work_dir / name
@@ -243,18 +244,20 @@ class _Run:
                 optimizer=self.optimizer.state_dict(), scheduler=self.scheduler.state_dict(),
                 scaler=self.scaler.state_dict(), epoch=self.epoch,
                 iter_in_epoch=self.iter_in_epoch, rng=_rng_state(), best=self.best,
-                best_epoch=self.best_epoch, config=self.cfg, **dict(extra or {}))
+                best_epoch=self.best_epoch, config=self.cfg, keep_previous=keep_previous,
+                **dict(extra or {}))
         barrier()
         return path
 
     def resume(self) -> bool:
-        from lgmpose.engine.checkpoint import load_checkpoint
+        from lgmpose.engine.checkpoint import load_latest
 
         path = self.work_dir / "last.pt"
-        if not path.is_file():
+        found = load_latest(path, log=self.log.info)  # a corrupt last.pt falls back to the one before
+        if found is None:
             self.log.info(f"--resume: no {path} yet, starting from scratch")
             return False
-        state = load_checkpoint(path)
+        state, path = found
         for key in ("optimizer", "scheduler", "epoch", "rng"):
             if key not in state:
                 raise LgmposeError(f"cannot resume from {path}: it has no {key!r} (not a "
@@ -351,7 +354,7 @@ class _Run:
                 bar.update(1)
             if ckpt_every and self.iter_in_epoch % ckpt_every == 0 \
                     and self.iter_in_epoch < self.iters_per_epoch:
-                self.save("last.pt")
+                self.save("last.pt", keep_previous=True)
         if bar is not None:
             bar.close()
         elapsed = time.perf_counter() - t0
@@ -470,7 +473,7 @@ def _loop(run: _Run) -> dict[str, Any]:
             if score is not None and (run.best is None or score > run.best):
                 run.best, run.best_epoch = float(score), finished
                 run.save("best.pt", {"metrics": metrics})
-        run.save("last.pt")
+        run.save("last.pt", keep_previous=True)
         run.log.log(record, step=finished)
         line = (f"epoch {finished}/{epochs}: loss {stats['loss']:.4e}, lr {stats['lr']:.2e}, "
                 f"{stats['samples_per_s']:.1f} samples/s, {stats['epoch_time_s']:.1f} s")

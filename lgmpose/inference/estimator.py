@@ -198,6 +198,9 @@ class PoseEstimator:
         else:
             heatmaps = self.model(x)
         kpts, scores = self.codec.decode(heatmaps)
+        # A heatmap's peak can pass 1 (overlapping Gaussians, the flip-test average); users read
+        # keypoint scores as probabilities.
+        scores = np.clip(scores, 0.0, 1.0)
         out = np.stack([transform_points(p, m) for p, m in zip(kpts, inverse)])
         result = out.astype(np.float32), np.asarray(scores, np.float32)
         if not quality:

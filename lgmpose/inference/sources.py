@@ -15,6 +15,8 @@ import cv2
 import numpy as np
 
 from lgmpose.data.image_io import IMAGE_SUFFIXES
+from lgmpose.data.image_probe import ImageError, probe_image, sniff_format
+from lgmpose.defaults import MAX_PIXELS
 from lgmpose.errors import LgmposeError
 from lgmpose.utils.quiet import quiet_stderr
 
@@ -24,8 +26,10 @@ __all__ = ["IMAGE_SUFFIXES", "VIDEO_SUFFIXES", "read_image", "as_image", "Frame"
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"}
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
-    """A BGR uint8 image, or an ``LgmposeError`` saying why not."""
+def read_image(path: str | os.PathLike, max_pixels: int | None = MAX_PIXELS) -> np.ndarray:
+    """A BGR uint8 image, or an ``LgmposeError`` saying why not. JPEG, PNG, WebP and BMP files
+    are checked from their header first: a truncated file, or one over ``max_pixels`` (width x
+    height), is refused before decoding."""
     path = Path(path)
     if not path.exists():
         raise LgmposeError(f"cannot read image '{path}': file not found")
@@ -35,7 +39,20 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         data = np.fromfile(str(path), dtype=np.uint8)  # works with non-ASCII paths too
     except OSError as error:
         raise LgmposeError(f"cannot read image '{path}': {error.strerror or error}") from None
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    head = data[:16].tobytes()
+    if sniff_format(head) is not None:
+        try:
+            header = probe_image(data.tobytes())
+        except ImageError as error:
+            raise LgmposeError(f"cannot read image '{path}': {error}") from None
+        if max_pixels is not None and header.width * header.height > max_pixels:
+            raise LgmposeError(f"cannot read image '{path}': {header.width}x{header.height} = "
+                               f"{header.width * header.height / 1e6:.0f} megapixels, over the "
+                               f"limit of {max_pixels / 1e6:g} (--max-megapixels)")
+    try:
+        image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    except cv2.error:  # e.g. a picture over OpenCV's own pixel limit
+        image = None
     if image is None:
         raise LgmposeError(f"cannot read image '{path}': not an image file, or corrupt")
     return image
@@ -70,10 +87,16 @@ class Source:
     """Iterate ``Frame``s; ``kind`` is ``image``, ``folder``, ``video`` or ``camera``."""
 
     def __init__(self, kind: str, spec: str, paths: list[Path] | None = None,
-                 capture: "cv2.VideoCapture | None" = None, max_frames: int | None = None) -> None:
+                 capture: "cv2.VideoCapture | None" = None, max_frames: int | None = None,
+                 max_pixels: int | None = MAX_PIXELS) -> None:
         self.kind, self.spec, self.paths, self.capture = kind, spec, paths, capture
-        self.max_frames = max_frames
+        self.max_frames, self.max_pixels = max_frames, max_pixels
         self.cached: dict[Path, np.ndarray] = {}
+        # A folder's unreadable pictures, skipped: (file name, reason).
+        self.skipped: list[tuple[str, str]] = []
+        self.frames_read = 0
+        # Video: the frame count its header announces (0 when unknown).
+        self.frames_announced = 0
         self.fps = 0.0
         self.size: tuple[int, int] | None = None  # (W, H) for video
         if capture is not None:
@@ -82,6 +105,16 @@ class Source:
                 self.fps = 30.0
             self.size = (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
                          int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+            if kind == "video":
+                self.frames_announced = max(int(capture.get(cv2.CAP_PROP_FRAME_COUNT)), 0)
+
+    @property
+    def ended_early(self) -> bool:
+        """A video that gave fewer frames than its header announces (cut short or corrupt)."""
+        wanted = self.frames_announced
+        if self.max_frames:
+            wanted = min(wanted, self.max_frames)
+        return self.kind == "video" and 0 < self.frames_read < wanted
 
     @property
     def is_video(self) -> bool:
@@ -100,7 +133,17 @@ class Source:
         if self.paths is not None:
             for i, path in enumerate(self.paths[:self.max_frames]):
                 image = self.cached.pop(path, None)
-                yield Frame(i, path.name, read_image(path) if image is None else image, 0.0)
+                if image is None:
+                    try:
+                        image = read_image(path, self.max_pixels)
+                    except LgmposeError as error:
+                        if self.kind != "folder":
+                            raise
+                        # One bad picture must not stop a folder: report, skip, go on, count.
+                        self.skipped.append((path.name, str(error)))
+                        continue
+                self.frames_read += 1
+                yield Frame(i, path.name, image, 0.0)
             return
         index = 0
         try:
@@ -111,8 +154,9 @@ class Source:
                         raise LgmposeError(f"cannot read video '{self.spec}': no frame could be "
                                            "decoded")
                     break
-                yield Frame(index, f"{index:06d}", image, index / self.fps)
                 index += 1
+                self.frames_read = index
+                yield Frame(index - 1, f"{index - 1:06d}", image, (index - 1) / self.fps)
         finally:
             self.close()
 
@@ -121,7 +165,8 @@ class Source:
             self.capture.release()
 
 
-def open_source(spec: str | os.PathLike | int, max_frames: int | None = None) -> Source:
+def open_source(spec: str | os.PathLike | int, max_frames: int | None = None,
+                max_pixels: int | None = MAX_PIXELS) -> Source:
     """An image, a folder (its images, sorted by name), a video file, or a camera index."""
     text = str(spec)
     if text.isdigit() and not Path(text).exists():
@@ -141,7 +186,7 @@ def open_source(spec: str | os.PathLike | int, max_frames: int | None = None) ->
         if not paths:
             raise LgmposeError(f"folder '{path}': contains no images "
                                f"({', '.join(sorted(IMAGE_SUFFIXES))})")
-        return Source("folder", text, paths=paths, max_frames=max_frames)
+        return Source("folder", text, paths=paths, max_frames=max_frames, max_pixels=max_pixels)
     suffix = path.suffix.lower()
     if suffix in VIDEO_SUFFIXES:
         with quiet_stderr():
@@ -152,8 +197,9 @@ def open_source(spec: str | os.PathLike | int, max_frames: int | None = None) ->
             raise LgmposeError(f"cannot open video '{path}': not a video OpenCV can decode")
         return Source("video", text, capture=capture, max_frames=max_frames)
     if suffix in IMAGE_SUFFIXES:
-        source = Source("image", text, paths=[path], max_frames=max_frames)
-        source.cached[path] = read_image(path)  # fail now, before any output is created
+        source = Source("image", text, paths=[path], max_frames=max_frames,
+                        max_pixels=max_pixels)
+        source.cached[path] = read_image(path, max_pixels)  # fail now, before any output is created
         return source
     raise LgmposeError(f"input '{path}': unknown file type '{suffix or '(none)'}'; expected an "
                        "image, a video, a folder or a camera index")

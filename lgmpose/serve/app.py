@@ -19,7 +19,8 @@ from pathlib import Path
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
@@ -27,6 +28,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lgmpose import __version__
 from lgmpose.errors import LgmposeError
+from lgmpose.serve.guard import Guard
 from lgmpose.serve.images import ImageError, decode_image
 from lgmpose.serve.service import MB, PoseService, ServeConfig
 
@@ -122,10 +124,42 @@ POSE_REQUEST_BODY = {
         },
     }
 }
+UNEXPECTED = {500: {"model": Error, "description": "an unexpected failure (the traceback is in "
+                                                  "the server's log)"}}
+NEEDS_KEY = {401: {"model": Error, "description": "no API key, or the wrong one (only when the "
+                                                  "service was started with one)",
+                   "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}}}}
 ERRORS = {400: {"model": Error, "description": "not an image, truncated, malformed boxes, "
-                                               "empty body"},
+                                               "empty body, malformed query"},
           413: {"model": Error, "description": "body or picture over the service's limits"},
-          415: {"model": Error, "description": "unsupported Content-Type"}}
+          415: {"model": Error, "description": "unsupported Content-Type"},
+          422: {"model": Error, "description": "a query parameter out of its bounds"},
+          503: {"model": Error, "description": "busy: too many requests waiting; retry after "
+                                               "the seconds in Retry-After",
+                "headers": {"Retry-After": {"schema": {"type": "integer"}}}},
+          **NEEDS_KEY, **UNEXPECTED}
+SWAGGER_PACKAGE = "fastapi_offline"   # ships the Swagger UI files (the serve extra installs it)
+
+
+def swagger_assets() -> Path | None:
+    """The folder holding swagger-ui-bundle.js and swagger-ui.css, or None if not installed."""
+    from importlib.util import find_spec
+
+    spec = find_spec(SWAGGER_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(next(iter(spec.submodule_search_locations))) / "static"
+    return folder if (folder / "swagger-ui-bundle.js").is_file() else None
+
+
+DOCS_HTML = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>lgmpose serve - API</title>
+<link rel="icon" href="/favicon.ico">
+<link rel="stylesheet" href="/static/swagger/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="/static/swagger/swagger-ui-bundle.js"></script>
+<script src="/static/docs.js"></script></body></html>
+"""
 
 
 # -- request helpers ----------------------------------------------------------------------------
@@ -194,6 +228,8 @@ def create_app(config: ServeConfig | None = None, service: PoseService | None = 
     app = FastAPI(
         title="lgmpose serve",
         version=__version__,
+        docs_url=None,
+        redoc_url=None,
         description="Top-down human pose estimation over HTTP (LGM-Pose). `POST /v1/pose` an "
                     "image, get the people in the COCO keypoint-results format with per-stage "
                     "timings. The live page is at `/`.",
@@ -232,19 +268,39 @@ def create_app(config: ServeConfig | None = None, service: PoseService | None = 
     async def page():
         return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
 
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon():
+        return FileResponse(STATIC_DIR / "favicon.svg", media_type="image/svg+xml")
+
+    assets = swagger_assets()
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs():
+        if assets is None:
+            raise RequestRefused(404, "the API page needs the Swagger UI files: pip install "
+                                      "'lgmpose[serve]' (fastapi-offline); /openapi.json is here")
+        return HTMLResponse(DOCS_HTML, headers={"Cache-Control": "no-cache"})
+
+    # Swagger UI from an installed package, never from a CDN: /docs works offline.
+    if assets is not None:
+        app.mount("/static/swagger", StaticFiles(directory=assets), name="swagger")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
-    @app.get("/v1/health", response_model=HealthResponse, summary="Liveness and counters")
+    keyed = {"security": [{"bearer": []}]} if config.api_key else {}
+
+    @app.get("/v1/health", response_model=HealthResponse, responses=UNEXPECTED,
+             summary="Liveness and counters (never needs the API key)")
     async def health():
         return JSONResponse(service.health())
 
-    @app.get("/v1/model", response_model=ModelResponse,
+    @app.get("/v1/model", response_model=ModelResponse, responses={**NEEDS_KEY, **UNEXPECTED},
+             openapi_extra=keyed or None,
              summary="The pose model: keypoints, skeleton, colours, input size")
     async def model():
         return JSONResponse(service.model)
 
     @app.post("/v1/pose", response_model=PoseResponse, responses=ERRORS,
-              openapi_extra=POSE_REQUEST_BODY, summary="Poses of the people in an image")
+              openapi_extra={**POSE_REQUEST_BODY, **keyed}, summary="Poses of the people in an image")
     async def pose(request: Request,
                    boxes: str | None = Query(None, description="JSON person boxes "
                                              "[[x, y, w, h], ...] in image pixels; the "
@@ -295,6 +351,25 @@ def create_app(config: ServeConfig | None = None, service: PoseService | None = 
         server_timing = ", ".join(f"{k};dur={v}" for k, v in timings.items())
         return JSONResponse(answer, headers={"Server-Timing": server_timing})
 
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version,
+                                 description=app.description, routes=app.routes)
+            if config.api_key:
+                schema.setdefault("components", {})["securitySchemes"] = {
+                    "bearer": {"type": "http", "scheme": "bearer",
+                               "description": "the key given to lgmpose serve (--api-key or "
+                                              "$LGMPOSE_API_KEY)"}}
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi
+
+    def refused(status: int) -> None:
+        service.errors += 1
+
+    app.add_middleware(Guard, api_key=config.api_key, max_queue=config.max_queue,
+                       on_refusal=refused)
     return app
 
 

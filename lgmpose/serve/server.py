@@ -92,17 +92,25 @@ def serve(config: ServeConfig, host: str = "127.0.0.1", port: int = 8000, worker
     print(f"lgmpose serve: {model['name']} ({model['weights']}, detector "
           f"{model['detector_class']}), {workers} worker(s) on http://{shown}:{port}/ "
           f"- page /, API /v1/pose, OpenAPI /docs", file=sys.stderr, flush=True)
-    if not _is_loopback(host):
-        print("lgmpose serve: warning: listening beyond this machine with no authentication; "
-              "browsers give camera access only to pages on localhost or HTTPS",
+    if not _is_loopback(host) and not config.api_key:
+        print("lgmpose serve: warning: listening beyond this machine with no API key: anyone "
+              "who reaches the port can use it (set $LGMPOSE_API_KEY); browsers give camera "
+              "access only to pages on localhost or HTTPS (put a TLS proxy in front)",
               file=sys.stderr, flush=True)
     common = dict(host=host, port=port, log_level=log_level, access_log=access_log,
                   timeout_graceful_shutdown=5)
-    if workers == 1:
-        from lgmpose.serve.app import create_app
+    try:
+        if workers == 1:
+            from lgmpose.serve.app import create_app
 
-        uvicorn.run(create_app(service=service), **common)
-    else:
-        os.environ[CONFIG_ENV] = config.to_json()
-        uvicorn.run("lgmpose.serve.app:app_from_env", factory=True, workers=workers, **common)
+            uvicorn.run(create_app(service=service), **common)
+        else:
+            os.environ[CONFIG_ENV] = config.to_json()
+            uvicorn.run("lgmpose.serve.app:app_from_env", factory=True, workers=workers,
+                        **common)
+    except KeyboardInterrupt:
+        # uvicorn has already shut down gracefully (requests in flight finished) and re-raised
+        # the signal it caught: stopping a service on request is a success.
+        pass
+    print("lgmpose serve: stopped", file=sys.stderr, flush=True)
     return 0

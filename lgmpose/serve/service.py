@@ -12,17 +12,18 @@ import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from lgmpose.defaults import KPT_THR
+from lgmpose.defaults import KPT_THR, MAX_PIXELS
 from lgmpose.errors import LgmposeError
 
-__all__ = ["ServeConfig", "PoseService", "CONFIG_ENV", "rss_bytes"]
+__all__ = ["ServeConfig", "PoseService", "CONFIG_ENV", "API_KEY_ENV", "rss_bytes"]
 
 CONFIG_ENV = "LGMPOSE_SERVE_CONFIG"
+API_KEY_ENV = "LGMPOSE_API_KEY"
 MB = 1024 * 1024
 
 
@@ -39,8 +40,10 @@ class ServeConfig:
     flip_test: bool = False
     threads: int | None = None
     max_bytes: int = 20 * MB            # request body
-    max_pixels: int = 50_000_000        # decoded picture (width x height)
+    max_pixels: int = MAX_PIXELS        # decoded picture (width x height)
     max_boxes: int = 100                # boxes a request may send
+    max_queue: int = 32                 # pose requests waiting or running, else 503
+    api_key: str | None = field(default=None, repr=False)   # bearer token; None: no key
 
     def __post_init__(self) -> None:
         if self.max_bytes <= 0:
@@ -49,6 +52,13 @@ class ServeConfig:
             raise LgmposeError(f"--max-megapixels: must be positive, got {self.max_pixels / 1e6:g}")
         if self.threads is not None and self.threads <= 0:
             raise LgmposeError(f"--threads: must be positive, got {self.threads}")
+        if self.max_queue <= 0:
+            raise LgmposeError(f"--max-queue: must be positive, got {self.max_queue}")
+        key = self.api_key
+        if key is not None and (len(key) < 8 or key != key.strip() or not key.isascii()
+                                or not key.isprintable()):
+            raise LgmposeError(f"--api-key / ${API_KEY_ENV}: give at least 8 printable ASCII "
+                               "characters, without spaces at the ends")
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self))
@@ -122,7 +132,7 @@ class PoseService:
             "flip_test": bool(est.flip_test),
             "kpt_thr": KPT_THR,
             "limits": {"max_bytes": c.max_bytes, "max_pixels": c.max_pixels,
-                       "max_boxes": c.max_boxes},
+                       "max_boxes": c.max_boxes, "max_queue": c.max_queue},
         }
 
     def health(self) -> dict:

@@ -1,8 +1,11 @@
 """The ``lgmpose predict`` pipeline: read, detect, estimate, track, draw, write; timed per stage.
 
 Outputs in ``out_dir``: one annotated image per input image (same name), or one annotated video
-(``<name>.mp4``), and ``results.json`` in the COCO keypoint-results format (plus ``file_name`` and,
-on video, ``frame`` and ``track_id``). Every file is written atomically.
+(``<name>.mp4``), ``results.json`` in the COCO keypoint-results format (plus ``file_name`` and,
+on video, ``frame`` and ``track_id``) and ``summary.json`` (frames read and announced, pictures
+skipped, the files written). Every file is written atomically; the files an earlier run listed in
+its ``summary.json`` and this one did not rewrite are removed, so that stale pictures never sit
+beside new results. A folder that this run created is removed again if the run fails.
 """
 from __future__ import annotations
 
@@ -17,11 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from lgmpose.defaults import KPT_THR
+from lgmpose.defaults import KPT_THR, MAX_PIXELS
 from lgmpose.errors import LgmposeError
 from lgmpose.inference.draw import draw_poses
 from lgmpose.inference.estimator import PoseEstimator
 from lgmpose.inference.sources import Source, open_source
+from lgmpose.utils.outdir import output_dir
 from lgmpose.video.pipeline import VideoPipeline
 from lgmpose.video.writers import VideoWriter, write_image, write_json
 
@@ -49,6 +53,7 @@ class PredictOptions:
     draw: bool = True
     show: bool = False
     progress: bool | None = None      # None: a bar on a terminal for inputs of more than 1 frame
+    max_pixels: int | None = MAX_PIXELS
 
 
 @dataclass
@@ -61,6 +66,35 @@ class PredictReport:
     stages: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
     outputs: list[Path] = field(default_factory=list)
     results: list[dict] = field(default_factory=list)
+    frames_announced: int | None = None     # video: the frame count in its header
+    ended_early: bool = False               # video: fewer frames than announced
+    skipped: list[dict] = field(default_factory=list)   # folder: {"file", "error"}
+    removed: list[str] = field(default_factory=list)    # an earlier run's stale outputs
+
+    @property
+    def incomplete(self) -> bool:
+        """The input was not read whole: a video cut short, or pictures skipped."""
+        return self.ended_early or bool(self.skipped)
+
+    def warnings(self) -> list[str]:
+        lines = []
+        if self.ended_early:
+            lines.append(f"warning: '{self.source}': read {self.frames} of the "
+                         f"{self.frames_announced} frames its header announces; the video is "
+                         f"cut short or corrupt after frame {self.frames}")
+        for entry in self.skipped:
+            lines.append(f"warning: skipping: {entry['error']}")
+        if self.skipped:
+            lines.append(f"warning: skipped {len(self.skipped)} of "
+                         f"{len(self.skipped) + self.frames} pictures (unreadable)")
+        return lines
+
+    def to_dict(self) -> dict:
+        return {"source": self.source, "kind": self.kind, "frames": self.frames,
+                "frames_announced": self.frames_announced, "ended_early": self.ended_early,
+                "skipped": self.skipped, "people": self.people,
+                "seconds": round(self.seconds, 3),
+                "outputs": [Path(p).name for p in self.outputs]}
 
     @property
     def fps(self) -> float:
@@ -73,7 +107,12 @@ class PredictReport:
     def summary(self) -> str:
         shares = ", ".join(f"{k} {100 * v:.0f}%" for k, v in self.shares().items())
         ms = 1000 * self.seconds / max(self.frames, 1)
-        return (f"{self.source}: {self.frames} frame(s), {self.people} person detection(s) in "
+        frames = f"{self.frames} frame(s)"
+        if self.ended_early:
+            frames = f"{self.frames} of {self.frames_announced} announced frame(s) (ended early)"
+        elif self.skipped:
+            frames += f" ({len(self.skipped)} unreadable picture(s) skipped)"
+        return (f"{self.source}: {frames}, {self.people} person detection(s) in "
                 f"{self.seconds:.2f} s = {self.fps:.1f} fps end to end ({ms:.1f} ms/frame; "
                 f"{shares})")
 
@@ -177,8 +216,10 @@ def _check_options(options: PredictOptions) -> None:
         value = getattr(options, name)
         if value is not None and not 0.0 <= float(value) <= 1.0:
             raise LgmposeError(f"{name} {value}: a score threshold must be in [0, 1]")
-    if options.max_frames is not None and int(options.max_frames) < 1:
-        raise LgmposeError(f"max_frames {options.max_frames}: must be a positive integer")
+    for name in ("max_frames", "det_interval", "threads", "max_pixels"):
+        value = getattr(options, name)
+        if value is not None and (isinstance(value, bool) or int(value) < 1):
+            raise LgmposeError(f"{name} {value}: must be a positive integer")
 
 
 def _check_out_dir(out_dir: Path) -> None:
@@ -210,7 +251,8 @@ def run_predict(source_spec: str, options: PredictOptions,
     _check_options(options)
     out_dir = Path(options.out_dir)
     _check_out_dir(out_dir)
-    source = open_source(source_spec, max_frames=options.max_frames)
+    source = open_source(source_spec, max_frames=options.max_frames,
+                         max_pixels=options.max_pixels)
     if source.paths is not None and options.draw and any(
             p.parent.resolve() == out_dir.resolve() for p in source.paths):
         raise LgmposeError(f"--out '{out_dir}': is the input's own folder; annotated pictures "
@@ -230,6 +272,40 @@ def run_predict(source_spec: str, options: PredictOptions,
     video = (VideoPipeline(estimator, det_interval=options.det_interval, smooth=smooth,
                            kpt_thr=options.kpt_thr) if source.is_video else None)
     report = PredictReport(source=str(source_spec), kind=source.kind)
+    earlier = _earlier_outputs(out_dir)
+    with output_dir(out_dir, "--out"):
+        _run_frames(source, options, estimator, video, boxes_for, report, out_dir)
+        report.frames_announced = source.frames_announced or None
+        report.ended_early = source.ended_early
+        report.skipped = [{"file": name, "error": error} for name, error in source.skipped]
+        if report.frames == 0 and source.skipped:
+            raise LgmposeError(f"folder '{source.spec}': none of its {len(source.skipped)} "
+                               f"pictures could be read (first: {source.skipped[0][1]})")
+        json_path = out_dir / "results.json"
+        write_json(json_path, report.results)
+        report.outputs.append(json_path)
+        written = {Path(p).name for p in report.outputs} | {"summary.json"}
+        for name in sorted(earlier - written):
+            with contextlib.suppress(OSError):
+                (out_dir / name).unlink()
+                report.removed.append(name)
+        write_json(out_dir / "summary.json", report.to_dict())
+    return report
+
+
+def _earlier_outputs(out_dir: Path) -> set[str]:
+    """The outputs an earlier run listed in ``out_dir/summary.json`` (plain names only)."""
+    try:
+        data = json.loads((out_dir / "summary.json").read_text())
+        names = data.get("outputs", []) if isinstance(data, dict) else []
+    except (OSError, ValueError):
+        return set()
+    return {n for n in names if isinstance(n, str) and n == Path(n).name and n not in (".", "..")}
+
+
+def _run_frames(source: Source, options: PredictOptions, estimator: PoseEstimator,
+                video: VideoPipeline | None, boxes_for, report: PredictReport,
+                out_dir: Path) -> None:
     stages = report.stages
     bar = _progress(source, options.progress)
     video_out = None
@@ -294,10 +370,6 @@ def run_predict(source_spec: str, options: PredictOptions,
     if video_out is not None:
         report.outputs.append(video_out.path)
     report.seconds = time.perf_counter() - start
-    json_path = out_dir / "results.json"
-    write_json(json_path, report.results)
-    report.outputs.append(json_path)
-    return report
 
 
 def _show(image: np.ndarray) -> None:

@@ -39,8 +39,36 @@ function setMessage(text, isError = false) {
   state.error = isError ? text : null;
 }
 
+// The API key, when the service asks for one: asked once, kept for this tab (sessionStorage).
+const KEY_ITEM = "lgmpose-api-key";
+
+async function apiFetch(url, options = {}) {
+  for (let attempt = 0; ; attempt += 1) {
+    const key = sessionStorage.getItem(KEY_ITEM);
+    const headers = { ...(options.headers || {}) };
+    if (key) headers.Authorization = `Bearer ${key}`;
+    const response = await fetch(url, { ...options, headers });
+    if (response.status !== 401 || attempt > 0) return response;
+    const entered = window.prompt("This service needs its API key:");
+    if (!entered) return response;
+    sessionStorage.setItem(KEY_ITEM, entered.trim());
+  }
+}
+
+// After a failed request nothing of the previous answer stays on screen as if it were current.
+function clearResult() {
+  state.last = null;
+  lastImage = null;
+  state.drawn = { people: 0, keypoints: 0, links: 0, points: [] };
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  for (const id of ["fps", "latency", "timings", "people"]) $(id).textContent = "–";
+  const stats = $("stats");
+  stats.dataset.mode = state.mode;
+  stats.dataset.people = stats.dataset.keypoints = stats.dataset.links = "0";
+}
+
 async function loadModel() {
-  const response = await fetch("/v1/model");
+  const response = await apiFetch("/v1/model");
   const model = await response.json();
   if (!response.ok) throw new Error(model.detail || response.statusText);
   state.model = model;
@@ -51,7 +79,7 @@ async function loadModel() {
 
 async function postImage(blob, type) {
   const t0 = performance.now();
-  const response = await fetch("/v1/pose", {
+  const response = await apiFetch("/v1/pose", {
     method: "POST",
     headers: { "Content-Type": type || blob.type || "application/octet-stream" },
     body: blob,
@@ -161,6 +189,7 @@ async function onPicture(file) {
     setMessage(`${file.name}: ${answer.people.length} person(s), ` +
       `${state.drawn.keypoints} keypoint(s) drawn above the threshold`);
   } catch (error) {
+    clearResult();
     setMessage(`${file.name}: ${error.message}`, true);
   }
 }
