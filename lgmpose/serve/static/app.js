@@ -369,6 +369,7 @@ async function cameraLoop() {
         if (state.mode !== "camera") break;
         accept(grab, answer);
       } catch (error) {
+        console.error(error);
         setMessage(`camera: ${error.message}`, true);
         await sleep(500);
       }

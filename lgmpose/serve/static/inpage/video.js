@@ -119,7 +119,7 @@ export class VideoPipeline {
     this.detInterval = Math.max(1, detInterval | 0);
     this.kptThr = kptThr;
     this.lostRatio = lostRatio;
-    this.tracker = new PoseTracker(estimator.config.sigmas,
+    this.tracker = new PoseTracker(estimator.config.pose.sigmas,
       { maxAge: Math.max(10, this.detInterval), kptThr });
     this.smoother = smooth ? new PoseSmoother() : null;
     this.reset();
