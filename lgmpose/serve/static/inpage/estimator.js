@@ -28,7 +28,9 @@ async function loadRuntime(base, threads) {
     ortModule = await import(new URL("static/ort/ort.wasm.min.mjs", base).href);
     ortModule.env.wasm.wasmPaths = new URL("static/ort/", base).href;
     ortModule.env.wasm.numThreads = threads;
-    ortModule.env.wasm.proxy = false;
+    // Inference in ONNX Runtime's own worker: the page stays responsive while a frame runs
+    // (on the main thread, threaded WebAssembly even busy-waits for its helper threads).
+    ortModule.env.wasm.proxy = true;
   }
   return ortModule;
 }
