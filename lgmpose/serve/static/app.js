@@ -92,7 +92,9 @@ async function loadModel() {
 
 function browserProblem() {
   const model = state.model;
-  if (model.in_browser !== true) return model.in_browser || "this service offers no models to the page";
+  if (model.in_browser !== true) {
+    return model.in_browser || "this service offers no models to the page";
+  }
   if (typeof WebAssembly !== "object") return "this browser has no WebAssembly";
   return null;
 }

@@ -12,11 +12,13 @@ import * as nanodet from "./nanodet.js";
 let ortModule = null;
 
 // Threads need SharedArrayBuffer, which browsers give only to cross-origin isolated pages
-// (COOP/COEP headers); without them ONNX Runtime Web runs on one thread.
+// (COOP/COEP headers); without them ONNX Runtime Web runs on one thread. With them, half the
+// cores (at most 4), ONNX Runtime Web's own default: its threads wait for each other by
+// spinning, which costs more than it gains when they must share the cores with other work.
 export function runtimeThreads() {
   const isolated = globalThis.crossOriginIsolated === true;
   const cores = navigator.hardwareConcurrency || 1;
-  return isolated ? Math.max(1, Math.min(4, cores)) : 1;
+  return isolated ? Math.max(1, Math.min(4, Math.ceil(cores / 2))) : 1;
 }
 
 export function supported() {

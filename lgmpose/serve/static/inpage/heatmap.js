@@ -22,32 +22,17 @@ function gaussianKernel(k, sigma) {
   return Float32Array.from(out, (v) => v / sum);
 }
 
-// _extend_log along one axis of a row-major [rows, cols] float32 map, capped at `ceiling`.
-function extendLog(src, rows, cols, pad, alongCols, ceiling) {
-  const nr = alongCols ? rows : rows + 2 * pad, nc = alongCols ? cols + 2 * pad : cols;
-  const out = new Float32Array(nr * nc);
-  const at = (r, c) => src[r * cols + c];
-  const lines = alongCols ? rows : cols, len = alongCols ? cols : rows;
-  const get = (line, i) => (alongCols ? at(line, i) : at(i, line));
-  const put = (line, i, v) => {
-    if (alongCols) out[line * nc + i] = v; else out[i * nc + line] = v;
-  };
-  for (let line = 0; line < lines; line++) {
-    for (let i = 0; i < len; i++) put(line, i + pad, get(line, i));
-    for (const [first, second, third, sign] of [[0, 1, 2, -1], [len - 1, len - 2, len - 3, 1]]) {
-      const l0 = get(line, first), l1 = get(line, second), l2 = get(line, third);
-      const slope = f32(l0 - l1), curve = f32(f32(l0 - f32(2 * l1)) + l2);
-      for (let d = 1; d <= pad; d++) {
-        let ext = f32(f32(l0 + f32(d * slope)) + f32(f32(f32(d * (d + 1)) * 0.5) * curve));
-        ext = Math.min(ext, ceiling);
-        put(line, sign < 0 ? pad - d : pad + len - 1 + d, ext);
-      }
-    }
-  }
-  return { data: out, rows: nr, cols: nc };
+// One step of _extend_log: the value `d` places beyond l0, continuing the quadratic through the
+// three outermost values l0, l1, l2 (float32, as NumPy computes it), capped at `ceiling`.
+function extend(l0, l1, l2, d, ceiling) {
+  const slope = f32(l0 - l1), curve = f32(f32(l0 - f32(2 * l1)) + l2);
+  return Math.min(f32(f32(l0 + f32(d * slope)) + f32(f32(f32(d * (d + 1)) * 0.5) * curve)),
+                  ceiling);
 }
 
-// Sub-pixel maximum of one [h, w] heatmap (Float32Array view): {x, y, score}.
+// Sub-pixel maximum of one [h, w] heatmap (Float32Array view): {x, y, score}. Only the part of
+// the extended, blurred log-map that the Newton step reads is computed (a (k + 2)^2 window
+// around the maximum); each value is what the Python code computes for the whole map.
 export function decodeDark(map, h, w, sigma) {
   let best = 0;
   for (let i = 1; i < map.length; i++) if (map[i] > map[best]) best = i;
@@ -55,35 +40,43 @@ export function decodeDark(map, h, w, sigma) {
   const x = best % w, y = Math.floor(best / w);
   if (h < 3 || w < 3) return { x, y, score };
   const k = blurKernelSize(sigma), pad = k >> 1;
-  const logs = new Float32Array(h * w);
-  let ceiling = -Infinity;
-  for (let i = 0; i < logs.length; i++) {
-    logs[i] = Math.log(Math.max(map[i], f32(1e-10)));
-    if (logs[i] > ceiling) ceiling = logs[i];
+  const floor = f32(1e-10);
+  const log = (r, c) => f32(Math.log(Math.max(map[r * w + c], floor)));
+  const ceiling = log(y, x);                    // the largest log is the log of the largest value
+  // The map extended along its rows, then along its columns (padded coordinates).
+  const wide = (r, c) => {
+    if (c >= pad && c < pad + w) return log(r, c - pad);
+    if (c < pad) return extend(log(r, 0), log(r, 1), log(r, 2), pad - c, ceiling);
+    return extend(log(r, w - 1), log(r, w - 2), log(r, w - 3), c - pad - w + 1, ceiling);
+  };
+  const full = (r, c) => {
+    if (r >= pad && r < pad + h) return wide(r - pad, c);
+    if (r < pad) return extend(wide(0, c), wide(1, c), wide(2, c), pad - r, ceiling);
+    return extend(wide(h - 1, c), wide(h - 2, c), wide(h - 3, c), r - pad - h + 1, ceiling);
+  };
+  const R = h + 2 * pad, C = w + 2 * pad;
+  const xi = x + pad, yi = y + pad, span = pad + 1, side = 2 * span + 1;
+  const window = new Float32Array(side * side);        // padded (yi - span.., xi - span..)
+  for (let i = 0; i < side; i++) {
+    for (let j = 0; j < side; j++) {
+      const r = yi - span + i, c = xi - span + j;
+      window[i * side + j] = r >= 0 && r < R && c >= 0 && c < C
+        ? Math.exp(f32(full(r, c) - ceiling)) : 0;
+    }
   }
-  const wide = extendLog(logs, h, w, pad, true, ceiling);
-  const full = extendLog(wide.data, wide.rows, wide.cols, pad, false, ceiling);
-  const P = full.data, R = full.rows, C = full.cols;
-  const padded = new Float32Array(P.length);
-  for (let i = 0; i < P.length; i++) padded[i] = Math.exp(f32(P[i] - ceiling));
   const kernel = gaussianKernel(k, sigma);
-  // The blurred log at padded (r, c): rows first, then columns, zero outside (BORDER_CONSTANT).
-  const blurredLog = (r, c) => {
+  // The blurred log at padded (yi + dy, xi + dx): rows first, then columns; zero outside
+  // the padded map (BORDER_CONSTANT), which the window already holds.
+  const L = (dy, dx) => {
     let acc = 0;
     for (let i = 0; i < k; i++) {
-      const rr = r + i - pad;
-      if (rr < 0 || rr >= R) continue;
+      const wi = span + dy + i - pad;
       let row = 0;
-      for (let j = 0; j < k; j++) {
-        const cc = c + j - pad;
-        if (cc >= 0 && cc < C) row += kernel[j] * padded[rr * C + cc];
-      }
+      for (let j = 0; j < k; j++) row += kernel[j] * window[wi * side + span + dx + j - pad];
       acc += kernel[i] * f32(row);
     }
-    return f32(Math.log(Math.max(f32(acc), f32(1e-10))));
+    return f32(Math.log(Math.max(f32(acc), floor)));
   };
-  const xi = x + pad, yi = y + pad;
-  const L = (dy, dx) => blurredLog(yi + dy, xi + dx);
   const c0 = L(0, 0), r = L(0, 1), l = L(0, -1), d = L(1, 0), u = L(-1, 0);
   const dx = f32(0.5 * f32(r - l)), dy = f32(0.5 * f32(d - u));
   const dxx = f32(f32(r - f32(2 * c0)) + l), dyy = f32(f32(d - f32(2 * c0)) + u);
