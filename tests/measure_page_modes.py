@@ -124,7 +124,7 @@ def main() -> int:
                        **summary(history)}
                 if mode == "browser":
                     run["runtime"] = script(driver, "return window.lgmpose.runtime")
-                    if every == 3 and args.screenshot:
+                    if every == 1 and args.screenshot:
                         script(driver, "return 1")
                         driver.save_screenshot(args.screenshot)
                 results["runs"].append(run)
