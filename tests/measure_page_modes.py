@@ -52,6 +52,8 @@ def free_port() -> int:
 
 
 def summary(history: list[dict]) -> dict:
+    if not history:
+        return {"frames": 0}
     times = [h["at"] for h in history]
     out = {"frames": len(history),
            "fps": (len(times) - 1) * 1000 / (times[-1] - times[0]) if len(times) > 1 else 0.0,

@@ -47,8 +47,13 @@ def run_async(driver, body: str, *args):
     return out
 
 
-def png_url(image: np.ndarray) -> str:
-    return "data:image/png;base64," + base64.b64encode(cv2.imencode(".png", image)[1]).decode()
+def png_base64(image: np.ndarray) -> str:
+    return base64.b64encode(cv2.imencode(".png", image)[1]).decode()
+
+
+# The page's Content-Security-Policy lets it fetch from its own origin only (no data: URLs).
+PNG_BLOB = ("new Blob([Uint8Array.from(atob(arguments[0]), (c) => c.charCodeAt(0))], "
+            "{type: 'image/png'})")
 
 
 def wait_ready(driver, timeout: float = 60.0) -> None:
@@ -103,8 +108,8 @@ def test_page_finds_what_the_estimator_finds(server_url, camera_browser):
     for name in PICTURES:
         image = cv2.imread(str(ASSETS / name))
         expected = estimator(image)
-        got = run_async(driver, "return await window.lgmpose.inpage.estimate(arguments[0]);",
-                        png_url(image))
+        got = run_async(driver, f"return await window.lgmpose.inpage.estimate({PNG_BLOB});",
+                        png_base64(image))
         assert len(got) == len(expected) > 0, name
         for person, mine in zip(expected, got):
             box = np.abs(np.array(mine["box"]) - person.box).max()
@@ -135,7 +140,7 @@ def test_page_crop_equals_opencv(server_url, camera_browser):
         const base = new URL('.', location.href);
         const g = await import(new URL('static/inpage/geometry.js', base));
         const im = await import(new URL('static/inpage/imaging.js', base));
-        const blob = await (await fetch(arguments[0])).blob();
+        const blob = %s;
         const bmp = await createImageBitmap(blob, {colorSpaceConversion: 'none'});
         const c = new OffscreenCanvas(bmp.width, bmp.height).getContext('2d');
         c.drawImage(bmp, 0, 0);
@@ -145,7 +150,7 @@ def test_page_crop_equals_opencv(server_url, camera_browser):
         const out = im.cropImage(img, m, 256, 192);
         const small = im.resizeLinear(img, arguments[2], arguments[3]);
         const b64 = (a) => btoa(Array.from(a, (v) => String.fromCharCode(v)).join(''));
-        return [b64(out.data), b64(small.data)];""", png_url(image), box, resized.shape[1],
+        return [b64(out.data), b64(small.data)];""" % PNG_BLOB, png_base64(image), box, resized.shape[1],
                     resized.shape[0])
     crop = np.frombuffer(base64.b64decode(got[0]), np.uint8).reshape(256, 192, 4)[..., :3]
     small = np.frombuffer(base64.b64decode(got[1]), np.uint8).reshape(*resized.shape[:2], 4)

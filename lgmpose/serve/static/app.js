@@ -78,7 +78,7 @@ function clearResult() {
 // models/model.json describes the model for both modes (the service also serves it; a static
 // copy of the page has only this file); a service without it still has /v1/model.
 async function loadModel() {
-  let response = await fetch(new URL("models/model.json", BASE));
+  let response = await apiFetch(new URL("models/model.json", BASE));
   if (!response.ok) response = await apiFetch(new URL("v1/model", BASE));
   const model = await response.json();
   if (!response.ok) throw new Error(model.detail || response.statusText);
@@ -118,7 +118,7 @@ async function loadInPage() {
   setMessage("loading ONNX Runtime Web and the models (once)…");
   const t0 = performance.now();
   const [est, vid] = await Promise.all([import("./inpage/estimator.js"), import("./inpage/video.js")]);
-  const estimator = await est.InPageEstimator.load(BASE);
+  const estimator = await est.InPageEstimator.load(BASE, { fetcher: apiFetch });
   const isolated = globalThis.crossOriginIsolated === true;
   state.runtime = { threads: estimator.threads, isolated, load_ms: performance.now() - t0,
                     model_bytes: estimator.bytes };
@@ -150,10 +150,11 @@ function asAnswer(people, image, timings, ms) {
   };
 }
 
-// For tests and the console: the page's own estimate on a picture (a URL), no tracking.
-async function estimateUrl(url) {
+// For tests and the console: the page's own estimate on a picture (a URL or a Blob), no
+// tracking.
+async function estimateUrl(source) {
   const { estimator } = await loadInPage();
-  const blob = await (await fetch(url)).blob();
+  const blob = source instanceof Blob ? source : await (await fetch(source)).blob();
   const bitmap = await createImageBitmap(blob, { colorSpaceConversion: "none",
                                                  premultiplyAlpha: "none" });
   const image = imageData(bitmap, bitmap.width, bitmap.height);

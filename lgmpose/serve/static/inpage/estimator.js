@@ -40,12 +40,13 @@ async function loadRuntime(base, threads) {
 const now = () => performance.now();
 
 export class InPageEstimator {
-  static async load(base, { threads = runtimeThreads(), detThr = null } = {}) {
-    const config = await (await fetch(new URL("models/model.json", base))).json();
+  // `fetcher`: fetch, or a wrapper that adds the service's API key.
+  static async load(base, { threads = runtimeThreads(), detThr = null, fetcher = fetch } = {}) {
+    const config = await (await fetcher(new URL("models/model.json", base))).json();
     const ort = await loadRuntime(base, threads);
     const options = { executionProviders: ["wasm"], graphOptimizationLevel: "all" };
     const bytes = async (name) => {
-      const response = await fetch(new URL(`models/${name}`, base));
+      const response = await fetcher(new URL(`models/${name}`, base));
       if (!response.ok) throw new Error(`models/${name}: HTTP ${response.status}`);
       return new Uint8Array(await response.arrayBuffer());
     };
@@ -102,7 +103,8 @@ export class InPageEstimator {
     const [, , h, w] = heatmaps.dims;
     const people = boxes.map((box, i) => {
       const d = decodeHeatmaps(heatmaps.data, i * k * h * w, k, h, w, codec, size);
-      return { box: box.slice(), scores: d.scores,
+      // Scores clipped to [0, 1] as PoseEstimator does (a heatmap's peak can pass 1).
+      return { box: box.slice(), scores: d.scores.map((v) => Math.min(1, Math.max(0, v))),
                keypoints: d.keypoints.map(([px, py]) => transformPoint(inverse[i], px, py)) };
     });
     const t3 = now();
