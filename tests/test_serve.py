@@ -255,7 +255,7 @@ def test_unexpected_error_is_json_500_without_traceback(service, spot_jpeg, monk
 def test_page_and_openapi(client):
     page = client.get("/")
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
-    assert "/static/app.js" in page.text and "<canvas" in page.text
+    assert "static/app.js" in page.text and "<canvas" in page.text
     for name in ("app.js", "style.css"):
         assert client.get(f"/static/{name}").status_code == 200
     spec = client.get("/openapi.json").json()

@@ -141,7 +141,7 @@ def asset_browser(tmp_path_factory):
 
 def test_camera_frames_get_skeletons(server_url, asset_browser):
     driver = asset_browser
-    driver.get(f"{server_url}/?camera=1&kpt_thr=0")
+    driver.get(f"{server_url}/?camera=1&kpt_thr=0&mode=server")
     state = _wait_for(driver, lambda s: s["mode"] == "camera" and s["frames"] >= 3)
     assert state["error"] is None
     assert state["canvas"] == [640, 480]                  # the fake camera's frames
@@ -154,7 +154,7 @@ def test_uploaded_picture_gets_skeletons(server_url, asset_browser):
     from selenium.webdriver.common.by import By
 
     driver = asset_browser
-    driver.get(f"{server_url}/?kpt_thr=0")
+    driver.get(f"{server_url}/?kpt_thr=0&mode=server")
     _wait_for_ready(driver)
     driver.find_element(By.ID, "file").send_keys(str(ASSETS / "messi5.jpg"))
     state = _wait_for(driver, lambda s: s["mode"] == "picture" and s["frames"] >= 1)
@@ -193,7 +193,7 @@ def test_vtest_camera_screenshot(server_url, shared_data, tmp_path):
     assert frames, f"cannot read {source}"
     video = write_y4m(tmp_path / "vtest.y4m", frames)
     with chromium(video, size=(1000, 860)) as driver:
-        driver.get(f"{server_url}/?camera=1&kpt_thr=0")
+        driver.get(f"{server_url}/?camera=1&kpt_thr=0&mode=server")
         state = _wait_for(driver, lambda s: s["mode"] == "camera" and s["frames"] >= 4)
         width, height = state["canvas"]         # 768x576, scaled to the page's 640x480 ask
         assert width * 3 == height * 4

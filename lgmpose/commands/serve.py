@@ -29,6 +29,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         choices=["critical", "error", "warning", "info", "debug"],
                         help="server log level (default: %(default)s)")
     parser.add_argument("--no-access-log", action="store_true", help="no line per request")
+    parser.add_argument("--static-site", metavar="DIR",
+                        help="write the live page, ONNX Runtime Web and the models (--weights, "
+                             "the bundled detector) to DIR as a static site that runs in the "
+                             "browser with no server behind it, and exit")
     load = parser.add_argument_group(
         "load test", "--load-test starts the service on 127.0.0.1 (1 worker, then --workers N), "
                      "sends a fixed number of requests and prints latency, throughput, errors "
@@ -62,6 +66,15 @@ def run(args: argparse.Namespace) -> int:
 
     if args.workers < 1:
         raise LgmposeError(f"--workers: must be at least 1, got {args.workers}")
+    if args.static_site:
+        import sys
+
+        from lgmpose.serve.inpage import write_static_site
+
+        out = write_static_site(args.static_site, weights=args.weights)
+        print(f"lgmpose serve: static site in {out}/ (serve it with any web server, e.g. "
+              f"python -m http.server -d {out})", file=sys.stderr)
+        return 0
     if args.load_test:
         from lgmpose.serve.loadtest import run_from_args
 

@@ -221,8 +221,13 @@ def _image_id(text: str) -> int | str:
 
 
 # -- the application ----------------------------------------------------------------------------
-def create_app(config: ServeConfig | None = None, service: PoseService | None = None) -> FastAPI:
-    """The ASGI application; loads the model now (``LgmposeError`` if it cannot)."""
+def create_app(config: ServeConfig | None = None, service: PoseService | None = None,
+               isolate: bool | None = True) -> FastAPI:
+    """The ASGI application; loads the model now (``LgmposeError`` if it cannot).
+
+    ``isolate``: the page's in-browser mode with cross-origin isolation headers (``True``),
+    without them (``False``: ONNX Runtime Web on one thread), or no in-browser routes (``None``).
+    """
     service = service or PoseService(config)
     config = service.config
     app = FastAPI(
@@ -285,6 +290,10 @@ def create_app(config: ServeConfig | None = None, service: PoseService | None = 
     if assets is not None:
         app.mount("/static/swagger", StaticFiles(directory=assets), name="swagger")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    if isolate is not None:
+        from lgmpose.serve.inpage_routes import add_inpage_routes
+
+        add_inpage_routes(app, service, isolate=isolate)
 
     keyed = {"security": [{"bearer": []}]} if config.api_key else {}
 

@@ -16,8 +16,9 @@ import json
 __all__ = ["Guard", "SECURITY_HEADERS", "PUBLIC_PATHS", "RETRY_AFTER_S"]
 
 # Swagger UI (served by the service itself) needs inline styles and data: images; scripts only
-# from this origin.
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+# from this origin. 'wasm-unsafe-eval' lets the page compile ONNX Runtime Web's WebAssembly (its
+# in-browser mode); it allows no JavaScript eval.
+CSP = ("default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; "
        "img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self'; "
        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 SECURITY_HEADERS = {
