@@ -68,7 +68,7 @@ def run_actor_pool(rows: list[dict[str, Any]], worker: type, worker_settings: di
 
     started = _connect(options)
     try:
-        size = _workers(options)
+        size = min(_workers(options), len(rows))   # no idle actors on a short run
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = options.progress
         context.print_on_execution_start = False

@@ -65,6 +65,7 @@ class ShardStore:
         self._since = time.monotonic()
         self._next = 1 + max((int(p.stem.split("-")[1]) for p in self.shard_files()), default=0)
         self.total = 0
+        self.write_manifest()   # the settings are on record before any shard
 
     def shard_files(self) -> list[Path]:
         return sorted(self.shards.glob("shard-*.jsonl"))
