@@ -31,9 +31,10 @@ def _touch(path: Path, data: bytes = b"x") -> Path:
 
 
 # -- without Ray --------------------------------------------------------------------------------
-def test_only_the_runner_imports_ray_and_only_inside_a_function():
+def test_ray_is_imported_only_by_this_package_and_only_inside_functions():
     users = {m: top for m in modules() for name, top in imports(m) if name == "ray"}
-    assert set(users) == {"lgmpose.distributed_inference.ray_runner"}
+    assert "lgmpose.distributed_inference.ray_runner" in users
+    assert all(m.startswith("lgmpose.distributed_inference.") for m in users)
     assert not any(users.values())
 
 
@@ -92,6 +93,14 @@ def test_shards_are_the_truth_and_other_settings_are_refused(tmp_path):
 def test_ray_options_need_the_ray_engine(capsys):
     assert main(["predict", "x.jpg", "--num-workers", "2"]) == 2
     assert "--num-workers: only applies with --engine ray" in capsys.readouterr().err
+
+
+def test_without_ray_the_command_says_which_extra(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)            # as if it were not installed
+    picture = _touch(tmp_path / "pics/a.jpg")
+    assert main(["predict", str(picture.parent), "--engine", "ray", "--out",
+                 str(tmp_path / "out"), "--no-progress"]) == 2
+    assert 'pip install "lgmpose[ray]"' in capsys.readouterr().err
 
 
 # -- on a local Ray -----------------------------------------------------------------------------

@@ -33,6 +33,7 @@ class DistributedReport:
     repeated: int = 0            # answers that came twice (a retried task) and were dropped
     workers: int = 0
     seconds: float = 0.0
+    startup_seconds: float = 0.0  # until the first answer: Ray, the actors and their models
     results: list[dict] = field(default_factory=list)
     results_path: Path | None = None
 
@@ -40,7 +41,8 @@ class DistributedReport:
         rate = self.processed / self.seconds if self.seconds > 0 else 0.0
         return (f"{self.inputs} input(s) = {self.units} unit(s) (pictures and video chunks): "
                 f"{self.processed} done by {self.workers} worker(s) in {self.seconds:.1f} s "
-                f"({rate:.2f} units/s), {self.done_before} done before, {self.unreadable} "
+                f"({rate:.2f} units/s; {self.startup_seconds:.1f} s to the first answer), "
+                f"{self.done_before} done before, {self.unreadable} "
                 f"unreadable (skipped), {len(self.results)} person detection(s)")
 
 
@@ -93,9 +95,15 @@ def predict_distributed(sources: list[str], options: PredictOptions, ray_options
         from lgmpose.distributed_inference.workers import PredictWorker
 
         before = len(store.done)
+
+        def sink(key: str, record: dict) -> None:
+            if not report.startup_seconds:
+                report.startup_seconds = time.perf_counter() - start
+            store.add(key, record)
+
         try:
             report.workers = run_actor_pool([{"item": json.dumps(i)} for i in items],
-                                            PredictWorker, settings, store.add, ray_options)
+                                            PredictWorker, settings, sink, ray_options)
         finally:
             store.flush()   # what came back is kept, also when the run is interrupted
         report.processed = len(store.done) - before
