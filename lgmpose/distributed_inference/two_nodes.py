@@ -46,6 +46,19 @@ def _ray_node(*args: str, log: Path) -> subprocess.Popen:
                             start_new_session=True)
 
 
+def _wait_started(node: subprocess.Popen, log: Path, timeout: float = 300.0) -> None:
+    """Until ``ray start`` says the node runs; its log's end if it gave up."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if "Ray runtime started" in log.read_text(errors="replace"):
+            return
+        if node.poll() is not None:
+            raise RuntimeError(f"ray start failed ({log}):\n"
+                               + "\n".join(log.read_text(errors="replace").splitlines()[-5:]))
+        time.sleep(0.5)
+    raise RuntimeError(f"ray start: no node after {timeout:.0f} s ({log})")
+
+
 def _stop(node: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
     try:
         os.killpg(node.pid, sig)
@@ -73,24 +86,39 @@ def main(argv: list[str] | None = None) -> int:
                         help="also compare with a run on a local Ray that loses nothing")
     parser.add_argument("--out", help="output folder (default: a temporary one)")
     args = parser.parse_args(argv)
+    # Ray 2.60 puts a head started by `ray start` in token mode but not a node joining it, nor a
+    # driver: say it to all three (the token is in ~/.ray/auth_token, made by the head)
+    os.environ["RAY_AUTH_MODE"] = "token"
     import ray
 
     work = Path(tempfile.mkdtemp(prefix="lgmpose-two-nodes-"))
     out = Path(args.out) if args.out else work / "out"
     port = _free_port()
     address = f"127.0.0.1:{port}"
-    head = _ray_node("--head", f"--port={port}", "--include-dashboard=false",
-                     log=work / "head.log")
-    worker_node = None
+    head = worker_node = None
     facts: dict = {"address": address}
     try:
-        worker_node = _ray_node(f"--address={address}", log=work / "worker.log")
-        for _ in range(120):
+        # `ray start` gives a node 30 s to come up; a busy machine can take longer: try again
+        for attempt in range(3):
+            head = _ray_node("--head", f"--port={port}", "--include-dashboard=false",
+                             log=work / "head.log")
             try:
-                ray.init(address=address, logging_level="warning")
+                _wait_started(head, work / "head.log")
                 break
-            except (ConnectionError, RuntimeError):
-                time.sleep(1)
+            except RuntimeError:
+                _stop(head)
+                if attempt == 2:
+                    raise
+        for attempt in range(3):
+            worker_node = _ray_node(f"--address={address}", log=work / "worker.log")
+            try:
+                _wait_started(worker_node, work / "worker.log")
+                break
+            except RuntimeError:
+                _stop(worker_node)
+                if attempt == 2:
+                    raise
+        ray.init(address=address, logging_level="warning")
         for _ in range(120):
             if sum(n["Alive"] for n in ray.nodes()) == 2:
                 break
@@ -148,9 +176,9 @@ def main(argv: list[str] | None = None) -> int:
                 clean.results == outcome["report"].results)
     finally:
         ray.shutdown()
-        if worker_node is not None:
-            _stop(worker_node)
-        _stop(head)
+        for node in (worker_node, head):
+            if node is not None:
+                _stop(node)
     print(json.dumps(facts, indent=1))
     ok = facts.get("answered_once") and facts.get("same_answers_as_a_run_without_failure", True)
     return 0 if ok else 1
