@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
                 _stop(worker_node)
                 if attempt == 2:
                     raise
-        ray.init(address=address, logging_level="warning")
+        ray.init(address=address, logging_level="warning", log_to_driver=False)
         for _ in range(120):
             if sum(n["Alive"] for n in ray.nodes()) == 2:
                 break
@@ -163,9 +163,12 @@ def main(argv: list[str] | None = None) -> int:
                          repeated_answers_dropped=report.repeated,
                          people=len(report.results))
         ray.shutdown()
+        for node in (worker_node, head):    # before the check's own local Ray
+            if node is not None:
+                _stop(node)
         if args.check and "error" not in facts:
-            ray.init(num_cpus=2, object_store_memory=int(OBJECT_STORE),
-                     include_dashboard=False, logging_level="warning")
+            ray.init(address="local", num_cpus=2, object_store_memory=int(OBJECT_STORE),
+                     include_dashboard=False, logging_level="warning", log_to_driver=False)
             try:
                 clean = predict_distributed([args.folder], PredictOptions(
                     out_dir=work / "clean", threads=1), RayOptions(num_workers=2,
@@ -179,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         for node in (worker_node, head):
             if node is not None:
                 _stop(node)
-    print(json.dumps(facts, indent=1))
+        print(json.dumps(facts, indent=1))
     ok = facts.get("answered_once") and facts.get("same_answers_as_a_run_without_failure", True)
     return 0 if ok else 1
 
