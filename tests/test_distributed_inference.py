@@ -107,7 +107,8 @@ def test_without_ray_the_command_says_which_extra(tmp_path, capsys, monkeypatch)
 @pytest.fixture(scope="module")
 def local_ray():
     ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, object_store_memory=OBJECT_STORE, include_dashboard=False,
+    ray.init(address="local", num_cpus=2, object_store_memory=OBJECT_STORE,
+             include_dashboard=False,
              logging_level="warning")
     yield ray
     ray.shutdown()

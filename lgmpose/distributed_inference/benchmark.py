@@ -39,7 +39,7 @@ def _one_process(folder: str, out: Path, threads: int) -> int:
 def _on_ray(folder: str, out: Path, workers: int, threads: int) -> int:
     import ray
 
-    ray.init(num_cpus=os.cpu_count(), object_store_memory=OBJECT_STORE,
+    ray.init(address="local", num_cpus=os.cpu_count(), object_store_memory=OBJECT_STORE,
              include_dashboard=False, logging_level="warning")
     try:
         report = predict_distributed([folder], PredictOptions(out_dir=out, threads=threads),
@@ -54,7 +54,7 @@ def _ray_start_seconds() -> float:
     import ray
 
     t0 = time.perf_counter()
-    ray.init(num_cpus=os.cpu_count(), object_store_memory=OBJECT_STORE,
+    ray.init(address="local", num_cpus=os.cpu_count(), object_store_memory=OBJECT_STORE,
              include_dashboard=False, logging_level="warning")
     ray.get(ray.remote(lambda: 1).remote())
     seconds = time.perf_counter() - t0

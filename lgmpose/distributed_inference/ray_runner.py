@@ -45,7 +45,9 @@ def _connect(options: RayOptions) -> bool:
             raise LgmposeError(f"--ray-address {options.address}: cannot join the Ray cluster "
                                f"({str(error).splitlines()[0]})") from None
     else:
-        ray.init(num_cpus=os.cpu_count() or 1, object_store_memory=LOCAL_OBJECT_STORE, **quiet)
+        # "local": a Ray of its own, even where `ray start` left a cluster (or its address file)
+        ray.init(address="local", num_cpus=os.cpu_count() or 1,
+                 object_store_memory=LOCAL_OBJECT_STORE, **quiet)
     return True
 
 

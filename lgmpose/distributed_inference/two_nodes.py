@@ -71,6 +71,17 @@ def _stop(node: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
         node.wait()
 
 
+def _forget_cluster(port: int) -> None:
+    """Remove the address file a stopped head leaves (``ray stop`` would): a later ``ray.init()``
+    would try to join the dead cluster."""
+    current = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
+    try:
+        if current.read_text().strip().endswith(f":{port}"):
+            current.unlink()
+    except OSError:
+        pass
+
+
 def _shard_keys(out: Path) -> list[str]:
     return [json.loads(line)["key"] for shard in sorted((out / "shards").glob("shard-*.jsonl"))
             for line in shard.read_text().splitlines()]
@@ -182,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         for node in (worker_node, head):
             if node is not None:
                 _stop(node)
+        _forget_cluster(port)
         print(json.dumps(facts, indent=1))
     ok = facts.get("answered_once") and facts.get("same_answers_as_a_run_without_failure", True)
     return 0 if ok else 1
