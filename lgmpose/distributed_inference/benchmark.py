@@ -30,6 +30,21 @@ CONFIGS = [("one process, 1 thread", "local", 0, 1), ("one process, 2 threads", 
            ("Ray, 2 workers x 1 thread", "ray", 2, 1)]
 
 
+def _start_ray() -> None:
+    """A local Ray; tried three times, as a busy machine can miss Ray's 30 s start-up limit."""
+    import ray
+
+    for attempt in range(3):
+        try:
+            ray.init(address="local", num_cpus=os.cpu_count(), object_store_memory=OBJECT_STORE,
+                     include_dashboard=False, logging_level="warning")
+            return
+        except Exception:  # Ray raises a bare Exception for a start-up time-out
+            ray.shutdown()
+            if attempt == 2:
+                raise
+
+
 def _one_process(folder: str, out: Path, threads: int) -> int:
     report = run_predict(folder, PredictOptions(out_dir=out, threads=threads, draw=False,
                                                 progress=False))
@@ -39,8 +54,7 @@ def _one_process(folder: str, out: Path, threads: int) -> int:
 def _on_ray(folder: str, out: Path, workers: int, threads: int) -> int:
     import ray
 
-    ray.init(address="local", num_cpus=os.cpu_count(), object_store_memory=OBJECT_STORE,
-             include_dashboard=False, logging_level="warning")
+    _start_ray()
     try:
         report = predict_distributed([folder], PredictOptions(out_dir=out, threads=threads),
                                      RayOptions(num_workers=workers, cpus_per_worker=1,
@@ -54,8 +68,7 @@ def _ray_start_seconds() -> float:
     import ray
 
     t0 = time.perf_counter()
-    ray.init(address="local", num_cpus=os.cpu_count(), object_store_memory=OBJECT_STORE,
-             include_dashboard=False, logging_level="warning")
+    _start_ray()
     ray.get(ray.remote(lambda: 1).remote())
     seconds = time.perf_counter() - t0
     ray.shutdown()
