@@ -57,7 +57,7 @@ def run_settings(options: PredictOptions, chunk_frames: int) -> dict[str, Any]:
             "smooth": options.smooth,
             # one thread per worker unless told: workers share the cores
             "threads": options.threads or 1, "chunk_frames": chunk_frames,
-            "max_frames": options.max_frames}
+            "max_frames": options.max_frames, "max_pixels": options.max_pixels}
 
 
 def _check(options: PredictOptions, chunk_frames: int, pictures_per_item: int) -> None:

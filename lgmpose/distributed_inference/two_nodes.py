@@ -96,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true",
                         help="also compare with a run on a local Ray that loses nothing")
     parser.add_argument("--out", help="output folder (default: a temporary one)")
+    parser.add_argument("--facts", help="also write the facts (JSON) to this file")
     args = parser.parse_args(argv)
     # Ray 2.60 puts a head started by `ray start` in token mode but not a node joining it, nor a
     # driver: say it to all three (the token is in ~/.ray/auth_token, made by the head)
@@ -195,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
                 _stop(node)
         _forget_cluster(port)
         print(json.dumps(facts, indent=1))
+        if args.facts:   # the nodes' own messages also reach stdout
+            Path(args.facts).write_text(json.dumps(facts, indent=1) + "\n")
     ok = facts.get("answered_once") and facts.get("same_answers_as_a_run_without_failure", True)
     return 0 if ok else 1
 

@@ -72,7 +72,7 @@ class PredictWorker:
         rows, images, readable = [], [], []
         for picture in pictures:
             try:
-                images.append(read_image(picture["path"]))
+                images.append(read_image(picture["path"], self.settings["max_pixels"]))
                 readable.append(picture)
             except LgmposeError as error:
                 rows.append((picture["key"], {"error": str(error)}))
