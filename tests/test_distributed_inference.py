@@ -107,9 +107,9 @@ def test_without_ray_the_command_says_which_extra(tmp_path, capsys, monkeypatch)
 @pytest.fixture(scope="module")
 def local_ray():
     ray = pytest.importorskip("ray")
-    ray.init(address="local", num_cpus=2, object_store_memory=OBJECT_STORE,
-             include_dashboard=False,
-             logging_level="warning")
+    from lgmpose.distributed_inference.ray_runner import start_local_ray
+
+    start_local_ray(num_cpus=2, object_store_memory=OBJECT_STORE)
     yield ray
     ray.shutdown()
 

@@ -21,28 +21,13 @@ from pathlib import Path
 from lgmpose.video.predict import PredictOptions, run_predict
 from lgmpose.distributed_inference.inputs import list_inputs
 from lgmpose.distributed_inference.predict import predict_distributed
-from lgmpose.distributed_inference.ray_runner import RayOptions
+from lgmpose.distributed_inference.ray_runner import RayOptions, start_local_ray
 
 OBJECT_STORE = 200 * 1024 ** 2
 # (label, engine, workers, threads per worker)
 CONFIGS = [("one process, 1 thread", "local", 0, 1), ("one process, 2 threads", "local", 0, 2),
            ("Ray, 1 worker x 1 thread", "ray", 1, 1), ("Ray, 1 worker x 2 threads", "ray", 1, 2),
            ("Ray, 2 workers x 1 thread", "ray", 2, 1)]
-
-
-def _start_ray() -> None:
-    """A local Ray; tried three times, as a busy machine can miss Ray's 30 s start-up limit."""
-    import ray
-
-    for attempt in range(3):
-        try:
-            ray.init(address="local", num_cpus=os.cpu_count(), object_store_memory=OBJECT_STORE,
-                     include_dashboard=False, logging_level="warning")
-            return
-        except Exception:  # Ray raises a bare Exception for a start-up time-out
-            ray.shutdown()
-            if attempt == 2:
-                raise
 
 
 def _one_process(folder: str, out: Path, threads: int) -> int:
@@ -54,7 +39,7 @@ def _one_process(folder: str, out: Path, threads: int) -> int:
 def _on_ray(folder: str, out: Path, workers: int, threads: int) -> int:
     import ray
 
-    _start_ray()
+    start_local_ray(object_store_memory=OBJECT_STORE)
     try:
         report = predict_distributed([folder], PredictOptions(out_dir=out, threads=threads),
                                      RayOptions(num_workers=workers, cpus_per_worker=1,
@@ -68,7 +53,7 @@ def _ray_start_seconds() -> float:
     import ray
 
     t0 = time.perf_counter()
-    _start_ray()
+    start_local_ray(object_store_memory=OBJECT_STORE)
     ray.get(ray.remote(lambda: 1).remote())
     seconds = time.perf_counter() - t0
     ray.shutdown()

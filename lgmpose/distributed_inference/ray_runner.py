@@ -17,7 +17,7 @@ from typing import Any
 
 from lgmpose.errors import LgmposeError
 
-__all__ = ["RayOptions", "run_actor_pool"]
+__all__ = ["RayOptions", "run_actor_pool", "start_local_ray"]
 
 LOCAL_OBJECT_STORE = 256 * 1024 ** 2   # answers are small and inputs travel as paths
 
@@ -28,6 +28,24 @@ class RayOptions:
     num_workers: int | None = None     # None: as many as the cluster's CPUs allow
     cpus_per_worker: float = 1.0
     progress: bool = True
+
+
+def start_local_ray(num_cpus: int | None = None, object_store_memory: int = LOCAL_OBJECT_STORE,
+                    attempts: int = 3) -> None:
+    """A Ray of its own on this machine ("local": even where `ray start` left a cluster or its
+    address file). Ray gives a node 30 s to come up, which a busy machine can miss: retried."""
+    import ray
+
+    for attempt in range(attempts):
+        try:
+            ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1,
+                     object_store_memory=object_store_memory, include_dashboard=False,
+                     logging_level=logging.WARNING)
+            return
+        except Exception:  # a start-up time-out is a bare Exception
+            ray.shutdown()
+            if attempt == attempts - 1:
+                raise
 
 
 def _connect(options: RayOptions) -> bool:
@@ -45,9 +63,7 @@ def _connect(options: RayOptions) -> bool:
             raise LgmposeError(f"--ray-address {options.address}: cannot join the Ray cluster "
                                f"({str(error).splitlines()[0]})") from None
     else:
-        # "local": a Ray of its own, even where `ray start` left a cluster (or its address file)
-        ray.init(address="local", num_cpus=os.cpu_count() or 1,
-                 object_store_memory=LOCAL_OBJECT_STORE, **quiet)
+        start_local_ray()
     return True
 
 

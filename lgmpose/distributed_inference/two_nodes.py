@@ -26,7 +26,7 @@ from pathlib import Path
 from lgmpose.video.predict import PredictOptions
 from lgmpose.distributed_inference.inputs import list_inputs, plan_items
 from lgmpose.distributed_inference.predict import predict_distributed
-from lgmpose.distributed_inference.ray_runner import RayOptions
+from lgmpose.distributed_inference.ray_runner import RayOptions, start_local_ray
 
 OBJECT_STORE = str(150 * 1024 ** 2)
 
@@ -179,8 +179,7 @@ def main(argv: list[str] | None = None) -> int:
             if node is not None:
                 _stop(node)
         if args.check and "error" not in facts:
-            ray.init(address="local", num_cpus=2, object_store_memory=int(OBJECT_STORE),
-                     include_dashboard=False, logging_level="warning", log_to_driver=False)
+            start_local_ray(num_cpus=2, object_store_memory=int(OBJECT_STORE))
             try:
                 clean = predict_distributed([args.folder], PredictOptions(
                     out_dir=work / "clean", threads=1), RayOptions(num_workers=2,
