@@ -30,6 +30,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("engine", ("lgmpose.engine",)),
     ("export", ("lgmpose.export",)),
     ("tools", ("lgmpose.tools", "lgmpose.labels")),
+    ("distributed", ("lgmpose.distributed_inference",)),
     ("apps", ("lgmpose.commands", "lgmpose.serve", "lgmpose.cli", "lgmpose.__main__")),
 ]
 

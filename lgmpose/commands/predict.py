@@ -5,14 +5,17 @@ import argparse
 import json
 import sys
 
-from lgmpose.commands._args import add_model_options, positive_float, positive_int, score
+from lgmpose.commands._args import (add_engine_options, add_model_options, positive_float,
+                                   positive_int, ray_options, score)
 from lgmpose.defaults import KPT_THR, MAX_PIXELS
 
 HELP = "estimate poses on an image, a folder of images, a video or a camera"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("source", help="image, folder, video file, or camera index (0, 1, ...)")
+    parser.add_argument("source", help="image, folder, video file, or camera index (0, 1, ...); "
+                        "--engine ray: also a glob, a text file listing paths, folders searched "
+                        "recursively")
     parser.add_argument("--out", default="lgmpose_output",
                         help="folder for annotated outputs and results.json (default: %(default)s)")
     add_model_options(parser, "auto (= nanodet, the bundled NanoDet-m), nanodet, blazepose, hog, "
@@ -42,6 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="print the COCO-format results as JSON on stdout")
     parser.add_argument("--show", action="store_true", help="show frames in a window")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_engine_options(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,6 +59,9 @@ def run(args: argparse.Namespace) -> int:
         smooth=args.smooth, threads=args.threads, max_frames=args.max_frames, show=args.show,
         progress=False if args.no_progress else None,
         max_pixels=int(args.max_megapixels * 1e6))
+    ray = ray_options(args, progress=not args.no_progress)
+    if ray is not None:
+        return _run_on_ray(args, options, ray)
     report = run_predict(args.source, options)
     for line in report.warnings():
         print(f"lgmpose predict: {line}", file=sys.stderr)
@@ -71,3 +78,17 @@ def run(args: argparse.Namespace) -> int:
               f"{args.out}/ and this one did not", file=sys.stderr)
     # The outputs are written, but the input was not read whole: say so in the exit status too.
     return 1 if report.incomplete else 0
+
+
+def _run_on_ray(args: argparse.Namespace, options, ray) -> int:
+    from lgmpose.distributed_inference.predict import predict_distributed
+
+    report = predict_distributed([args.source], options, ray)
+    if args.json:
+        json.dump(report.results, sys.stdout)
+        sys.stdout.write("\n")
+    print(report.summary(), file=sys.stderr if args.json else sys.stdout)
+    if not args.json:
+        print(f"wrote {report.results_path} (shards and manifest in {args.out}/; no annotated "
+              "pictures with --engine ray)")
+    return 0

@@ -4,7 +4,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from lgmpose.commands._args import fraction, positive_int, score
+from lgmpose.commands._args import (add_engine_options, fraction, positive_int, ray_options,
+                                   score)
 from lgmpose.defaults import KPT_THR, LABEL_DET_THR
 
 HELP = "label people with a teacher pose model (MoveNet .onnx/.tflite), keeping ground truth"
@@ -72,11 +73,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=positive_int, default=None, help="teacher threads")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run")
     parser.add_argument("--no-progress", action="store_true")
+    add_engine_options(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from lgmpose.errors import LgmposeError
 
+    ray = ray_options(args, progress=not args.no_progress)
+    if ray is not None and (args.remerge or args.heatmaps_of):
+        raise LgmposeError("--engine ray: labels pictures; --remerge and --heatmaps-of run here")
     if args.remerge:
         from lgmpose.labels.pseudo_label import remerge
 
@@ -139,11 +144,29 @@ def run(args: argparse.Namespace) -> int:
 
             detector = build_detector(name, det_thr=0.0)
     entries = list(entries)
+    if ray is not None:
+        return _run_on_ray(args, entries, f"{what}; teacher {teacher.path.name}", ray)
     summary = pseudo_label(entries, teacher, args.out, kpt_thr=args.kpt_thr,
                            min_keypoints=args.min_keypoints, detector=detector,
                            det_thr=args.det_thr, min_height=args.min_height, resume=args.resume,
                            progress=not args.no_progress, total=len(entries),
                            description=f"{what}; teacher {teacher.path.name}",
                            fix_pairs=args.fix_pairs)
+    print(json.dumps({"out": args.out, **summary}, indent=1))
+    return 0
+
+
+def _run_on_ray(args: argparse.Namespace, entries: list, what: str, ray) -> int:
+    from lgmpose.distributed_inference.pseudo_label import pseudo_label_distributed
+    from pathlib import Path
+
+    detector = None if (args.coco or args.lsp) else (
+        args.detector or ("whole_image" if args.folder else "auto"))
+    settings = {"teacher": str(Path(args.teacher).resolve()), "threads": args.threads or 1,
+                "detector": detector, "det_thr": args.det_thr, "min_height": args.min_height,
+                "kpt_thr": args.kpt_thr, "min_keypoints": args.min_keypoints,
+                "fix_pairs": args.fix_pairs, "source": what}
+    summary = pseudo_label_distributed(entries, args.out, settings, ray, resume=args.resume,
+                                       description=what)
     print(json.dumps({"out": args.out, **summary}, indent=1))
     return 0

@@ -189,14 +189,28 @@ class PoseEstimator:
         if len(boxes) == 0:
             empty = np.zeros((0, k, 2), np.float32), np.zeros((0, k), np.float32)
             return (*empty, np.zeros(0, np.float32)) if quality else empty
-        x, inverse = crop_batch(image, boxes, self.input_size, self.codec.udp, self.info.mean,
-                                self.info.std)
-        if self.flip_test:
-            heatmaps = self.model(np.concatenate([x, x[..., ::-1]]))
-            n = len(boxes)
-            heatmaps = self.codec.flip_test(heatmaps[:n], heatmaps[n:], self.metainfo.flip_indices)
-        else:
-            heatmaps = self.model(x)
+        x, inverse = self.crops(image, boxes)
+        return self.poses(self.heatmaps(x), inverse, boxes, quality)
+
+    # The three steps of :meth:`estimate`, apart so that crops of several pictures can share one
+    # network call (lgmpose.distributed_inference batches across files).
+    def crops(self, image: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The network inputs ``[N, 3, H, W]`` for ``boxes`` and the crop-to-image matrices."""
+        return crop_batch(image, boxes, self.input_size, self.codec.udp, self.info.mean,
+                          self.info.std)
+
+    def heatmaps(self, x: np.ndarray) -> np.ndarray:
+        """The network's heatmaps for inputs ``x`` (averaged with the mirrored crops' when
+        ``flip_test``)."""
+        if not self.flip_test:
+            return self.model(x)
+        heatmaps = self.model(np.concatenate([x, x[..., ::-1]]))
+        n = len(x)
+        return self.codec.flip_test(heatmaps[:n], heatmaps[n:], self.metainfo.flip_indices)
+
+    def poses(self, heatmaps: np.ndarray, inverse: np.ndarray, boxes: np.ndarray,
+              quality: bool = False) -> tuple[np.ndarray, ...]:
+        """Decode the heatmaps of non-empty ``boxes`` into image keypoints; see :meth:`estimate`."""
         kpts, scores = self.codec.decode(heatmaps)
         # A heatmap's peak can pass 1 (overlapping Gaussians, the flip-test average); users read
         # keypoint scores as probabilities.

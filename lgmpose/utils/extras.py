@@ -18,6 +18,7 @@ EXTRA_OF_MODULE = {
     "starlette": "serve",
     "tensorflow": "convert",
     "tf2onnx": "convert",
+    "ray": "ray",
 }
 
 

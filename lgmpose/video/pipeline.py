@@ -55,6 +55,16 @@ class VideoPipeline:
         if self.smoother is not None:
             self.smoother.reset()
 
+    def track(self, boxes: np.ndarray, kpts: np.ndarray, scores: np.ndarray, timestamp: float
+              ) -> tuple[np.ndarray, np.ndarray]:
+        """Track ids ``[N]`` and (smoothed) keypoints for one frame's people, in frame order.
+        Per-frame poses made elsewhere (chunks of a video on several workers) are tracked with
+        this, one video at a time, to give what ``__call__`` gives."""
+        ids = self.tracker.update(boxes, kpts, scores)
+        if self.smoother is not None and len(boxes):
+            kpts = self.smoother(ids, kpts, boxes, timestamp)
+        return ids, kpts
+
     def __call__(self, frame, timestamp: float | None = None) -> list[Person]:
         """The people in ``frame`` (a BGR array or a path); ``timestamp`` in seconds (default:
         the frame index at ``default_fps``) drives the smoothing."""
@@ -84,10 +94,8 @@ class VideoPipeline:
             alive = scores.mean(1) >= self.lost_ratio * ref_conf
             boxes, kpts, scores, quality = boxes[alive], kpts[alive], scores[alive], quality[alive]
             box_scores, ref, ref_conf = box_scores[alive], ref[alive], ref_conf[alive]
-        ids = self.tracker.update(boxes, kpts, scores)
         self._prev = (boxes, kpts, scores, box_scores, ref, ref_conf) if len(boxes) else None
-        if self.smoother is not None and len(boxes):
-            kpts = self.smoother(ids, kpts, boxes, t)
+        ids, kpts = self.track(boxes, kpts, scores, t)
         t3 = time.perf_counter()
         self.timings = {"detect": t1 - t0, "pose": t2 - t1, "track": t3 - t2}
         self.frame_index += 1
