@@ -9,7 +9,7 @@ the crop (the keypoint was cut away) gets weight 0.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -44,9 +44,6 @@ class TeacherHeatmaps:
 
     def __len__(self) -> int:
         return len(self.rows)
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(self.rows)
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
