@@ -102,6 +102,7 @@ class HealthResponse(BaseModel):
     uptime_s: float
     requests: int
     errors: int
+    in_flight: int = 0
     rss_mb: float | None = None
 
 
@@ -378,7 +379,7 @@ def create_app(config: ServeConfig | None = None, service: PoseService | None = 
         service.errors += 1
 
     app.add_middleware(Guard, api_key=config.api_key, max_queue=config.max_queue,
-                       on_refusal=refused)
+                       on_refusal=refused, counter=service)
     return app
 
 

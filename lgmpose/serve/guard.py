@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import types
 
 __all__ = ["Guard", "SECURITY_HEADERS", "PUBLIC_PATHS", "RETRY_AFTER_S"]
 
@@ -39,15 +40,22 @@ def _encoded(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
 
 
 class Guard:
-    """ASGI middleware: ``Guard(app, api_key=None, max_queue=32, on_refusal=callback)``."""
+    """ASGI middleware: ``Guard(app, api_key=None, max_queue=32, on_refusal=callback,
+    counter=obj)``. The pose requests waiting or running are counted in ``counter.in_flight``
+    (pass the service, and ``/v1/health`` reports them)."""
 
     def __init__(self, app, api_key: str | None = None, max_queue: int | None = None,
-                 on_refusal=None) -> None:
+                 on_refusal=None, counter=None) -> None:
         self.app = app
         self.api_key = api_key.encode("utf-8") if api_key else None
         self.max_queue = max_queue
         self.on_refusal = on_refusal
-        self.in_flight = 0
+        self.counter = counter if counter is not None else types.SimpleNamespace()
+        self.counter.in_flight = 0
+
+    @property
+    def in_flight(self) -> int:
+        return self.counter.in_flight
 
     def _authorised(self, scope) -> bool:
         path = scope.get("path", "")
@@ -95,9 +103,9 @@ class Guard:
                                {"retry-after": str(RETRY_AFTER_S)})
             return
         if queued:
-            self.in_flight += 1
+            self.counter.in_flight += 1
         try:
             await self.app(scope, receive, send_with_headers)
         finally:
             if queued:
-                self.in_flight -= 1
+                self.counter.in_flight -= 1

@@ -274,7 +274,8 @@ def _content_type(path: Path) -> str:
         path.suffix.lower(), "image/jpeg")
 
 
-def _server_args(args: argparse.Namespace) -> list[str]:
+def model_server_args(args: argparse.Namespace) -> list[str]:
+    """The model options of ``args`` as ``lgmpose serve`` arguments."""
     out = []
     for flag, value in (("--weights", args.weights), ("--backend", args.backend),
                         ("--device", args.device), ("--detector", args.detector),
@@ -319,14 +320,14 @@ def run_from_args(args: argparse.Namespace) -> int:
         print(f"load test on 127.0.0.1: {info}", file=sys.stderr)
         for workers in sorted({1, args.workers}):
             results.append(measure_workers(
-                workers, body, kind, _server_args(args), args.requests, args.concurrency,
+                workers, body, kind, model_server_args(args), args.requests, args.concurrency,
                 boxes=args.boxes, log=lambda text: print(text, file=sys.stderr, flush=True)))
     print(format_table(results))
     if args.json_out:
         from lgmpose.utils.atomic import atomic_write_text
 
         atomic_write_text(args.json_out, json.dumps(
-            {"image": image.name, "boxes": args.boxes, "server_args": _server_args(args),
+            {"image": image.name, "boxes": args.boxes, "server_args": model_server_args(args),
              "results": results},
             indent=2) + "\n")
     bad = [r for r in results if r["errors"]]

@@ -109,6 +109,7 @@ class PoseService:
         self.started = time.time()
         self.requests = 0
         self.errors = 0
+        self.in_flight = 0                  # pose requests waiting or running (the Guard counts)
         self.model = self._describe()
 
     def _describe(self) -> dict:
@@ -138,7 +139,7 @@ class PoseService:
     def health(self) -> dict:
         out = {"status": "ok", "model": self.model["name"], "pid": os.getpid(),
                "uptime_s": round(time.time() - self.started, 1), "requests": self.requests,
-               "errors": self.errors}
+               "errors": self.errors, "in_flight": self.in_flight}
         rss = rss_bytes()
         if rss is not None:
             out["rss_mb"] = round(rss / MB, 1)
