@@ -1,4 +1,6 @@
-# Two commands do all the set-up: `make demo` and `make test`. Both create .venv themselves.
+# Two commands do all the set-up: `make demo` and `make test`. Both create .venv themselves: `make
+# demo` with the core install only (what the demo runs: no torch), `make test` with everything; the
+# same .venv goes from the first to the second when `make test` follows `make demo`.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -8,6 +10,9 @@ PIP := $(PY) -m pip
 #   make test TORCH_INDEX=https://download.pytorch.org/whl/cpu
 TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
+# One stamp per install: the core (NumPy, OpenCV, ONNX Runtime...) and the full one (torch, every
+# extra, the test tools), which includes the core.
+CORE_STAMP := $(VENV)/.installed-core
 STAMP := $(VENV)/.installed
 DEMO_OUT ?= demo_output
 # `make models`: the TF.js releases we convert, and a separate venv with TensorFlow for it.
@@ -16,19 +21,27 @@ MODELS_OUT ?= models
 CONVERT_VENV := .venv-convert
 CONVERT_STAMP := $(CONVERT_VENV)/.installed
 
-.PHONY: demo test test-fast test-timing install clean models registry-pictures everyday-pictures \
+.PHONY: demo test test-fast test-timing install install-core clean models registry-pictures everyday-pictures \
 	web-runtime
+
+$(CORE_STAMP): pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -e .
+	touch $(CORE_STAMP)
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet "$(TORCH_SPEC)" $(if $(TORCH_INDEX),--index-url "$(TORCH_INDEX)")
 	$(PIP) install --quiet -e ".[all,test]"
-	touch $(STAMP)
+	touch $(STAMP) $(CORE_STAMP)
 
 install: $(STAMP)
 
-demo: $(STAMP)
+install-core: $(CORE_STAMP)
+
+demo: $(CORE_STAMP)
 	$(VENV)/bin/lgmpose demo --out $(DEMO_OUT)
 
 test: $(STAMP)

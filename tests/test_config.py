@@ -101,6 +101,39 @@ def test_every_config_file_loads():
         load_config(name)
 
 
+def _base_depth(path: Path) -> int:
+    bases = yaml.safe_load(path.read_text()).get("_base_", [])
+    bases = [bases] if isinstance(bases, str) else bases
+    return max((1 + _base_depth(path.parent / base) for base in bases), default=0)
+
+
+def test_shipped_configs_are_at_most_two_bases_deep():
+    """What ships is what a user starts from: every file readable with at most two others."""
+    depths = {p.stem: _base_depth(p) for p in Path(CONFIG_DIR).glob("*.yaml")}
+    assert max(depths.values()) <= 2, depths
+    assert depths["bundled_256x192"] == 0      # the bundled model's recipe, flat
+
+
+def test_a_base_name_not_beside_the_config_is_a_shipped_config(tmp_path):
+    """Configs kept outside the package (experiments/configs) build on the shipped ones by name;
+    a file beside the config comes first."""
+    child = tmp_path / "child.yaml"
+    child.write_text("_base_: coco_256x192.yaml\ntrain: {epochs: 9}\n")
+    cfg = load_config(child)
+    assert cfg["train"]["epochs"] == 9 and cfg["train"]["warmup_iters"] == 500
+    (tmp_path / "coco_256x192.yaml").write_text("train: {warmup_iters: 7}\n")
+    assert load_config(child)["train"]["warmup_iters"] == 7
+    missing = tmp_path / "missing.yaml"
+    missing.write_text("_base_: sub/coco_256x192.yaml\n")
+    with pytest.raises(LgmposeError, match="cannot read"):
+        load_config(missing)
+
+
+def test_an_unknown_name_lists_the_shipped_configs():
+    with pytest.raises(LgmposeError, match="coco_256x192.*by path"):
+        load_config("real_people_256x192_stage18")
+
+
 def test_dataset_source_options_can_be_added():
     cfg = load_config("mpii_256x256", ["data.train.split=train", "data.val.split=val"])
     assert cfg["data"]["train"]["split"] == "train" and cfg["data"]["val"]["split"] == "val"
@@ -119,20 +152,3 @@ def test_renamed_threshold_keys_are_still_read(tmp_path):
     assert load_config(old, ["test.vis_thr=0.1"])["test"]["rescore_thr"] == 0.1
     assert load_config("coco_256x192")["test"]["rescore_thr"] == 0.2
 
-
-def test_ablation_configs_build_the_networks_the_docs_compare():
-    from lgmpose.engine import builders
-
-    params = {"ablation_lgm_pose": 368_271, "ablation_lgm_design": 684_327,
-              "ablation_lgm_wide": 930_023, "ablation_lite_hrnet_18": 1_130_769,
-              "ablation_mobilenetv2_sb": 9_569_809}
-    recipes = set()
-    for name, expected in params.items():
-        cfg = load_config(name)
-        model = builders.build_model(cfg, builders.build_metainfo(cfg))
-        assert sum(p.numel() for p in model.parameters()) == expected, name
-        assert model.model_config["heatmap_norm"] == "softmax", name
-        t = cfg["train"]
-        recipes.add((t["loss"], t["optimizer"], t["lr"], t["lr_policy"], t["epochs"],
-                     t["batch_size"], str(cfg["data"]["train"]), str(cfg["data"]["aug"])))
-    assert len(recipes) == 1   # only the network and the number of iterations differ

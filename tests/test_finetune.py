@@ -40,6 +40,20 @@ def test_average_accepts_bundled(tmp_path):
     assert soup["meta"]["averaged_from"][0]["file"] == bundled_weights("torch").name
 
 
+def test_bundled_recipe_builds_the_shipped_network_from_its_sources():
+    """``configs/bundled_256x192.yaml``, the flat recipe of the bundled model's last stage, builds
+    the shipped network and codec and names the sources its checkpoint says it learnt from."""
+    from lgmpose.engine import builders
+
+    cfg, bundled = load_config("bundled_256x192"), load_checkpoint("bundled")
+    model = builders.build_model(cfg, builders.build_metainfo(cfg))
+    assert model.model_config == bundled["model_config"]
+    assert builders.build_codec(cfg).config() == bundled["meta"]["codec"]
+    assert {src["ann_file"] for src in cfg["data"]["train"]} == set(bundled["meta"]["train_sources"])
+    stage = [src for src in bundled["meta"]["averaged_from"] if src["config_file"]]
+    assert [src["config_file"] for src in stage] == ["everyday_256x192.yaml"]
+
+
 def test_finetune_config_starts_from_the_bundled_network_and_weights(tmp_path):
     data = write_dataset(tmp_path / "data", num_images=3)
     cfg = load_config("finetune_256x192")

@@ -92,5 +92,5 @@ def test_evaluation_keeps_the_published_score_unless_asked():
     from lgmpose.engine.config import load_config
 
     assert load_config("coco_256x192")["test"]["pose_quality"] is False
-    assert load_config("real_people_256x192_stage18")["test"]["pose_quality"] is False
+    assert load_config("lite_hrnet_18_coco_256x192")["test"]["pose_quality"] is False
     assert load_config("coco_256x192", ["test.pose_quality=true"])["test"]["pose_quality"] is True

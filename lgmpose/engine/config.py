@@ -2,9 +2,14 @@
 
 A config is a plain nested dict. Every file is merged on top of :data:`DEFAULTS`, so a config only
 states what differs from the standard top-down recipe. ``_base_`` (a path or a list of paths,
-relative to the file) names configs to merge first; a mapping in a child is merged key by key into
-the base, anything else replaces the base value (a mapping holding ``_replace_: true`` replaces the
-whole base mapping instead).
+relative to the file) names configs to merge first; a bare file name with no such file beside the
+config names one of the package's configs (:data:`CONFIG_DIR`), so a config kept outside the
+package (the repository's ``experiments/configs``) can build on ``coco_256x192.yaml``. A mapping in
+a child is merged key by key into the base, anything else replaces the base value (a mapping
+holding ``_replace_: true`` replaces the whole base mapping instead).
+
+``lgmpose train NAME`` takes a path to a YAML file or the name of a config shipped in the package
+(:func:`resolve_config_path`).
 
 No torch here: the command modules import this at start-up.
 """
@@ -35,7 +40,9 @@ __all__ = [
 ]
 
 # The named configs ship inside the package (the repository's top-level `configs` links here), so
-# `lgmpose train coco_256x192` works from a pip install as well as from a checkout.
+# `lgmpose train coco_256x192` works from a pip install as well as from a checkout. The configs of
+# the bundled model's training history live outside the package, in `experiments/configs`, and are
+# given by path.
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 
 # The standard recipe of the lightweight top-down methods (Lite-HRNet, SimpleBaseline), which the
@@ -156,14 +163,29 @@ def merge(base: Mapping[str, Any], child: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def resolve_config_path(name_or_path: str | Path) -> Path:
-    """A config file path, or the bare name of a file in the repository's ``configs/``."""
+    """A config file path, or the bare name of a config shipped in the package (``lgmpose/configs``)."""
     path = Path(name_or_path)
     if path.is_file():
         return path
     for candidate in (CONFIG_DIR / path, CONFIG_DIR / f"{path}.yaml"):
         if candidate.is_file():
             return candidate
-    raise LgmposeError(f"config {str(name_or_path)!r}: no such file (nor a name in configs/)")
+    shipped = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.yaml")))
+    raise LgmposeError(f"config {str(name_or_path)!r}: no such file, nor a config shipped in the "
+                       f"package ({shipped}); give other configs by path, e.g. "
+                       "experiments/configs/NAME.yaml")
+
+
+def _base_path(parent: Path, base: str) -> Path:
+    """Where a ``_base_`` entry points: a path relative to the config that names it, or, for a bare
+    file name with no such file there, the package's config of that name."""
+    path = Path(base)
+    if path.is_absolute():
+        return path
+    beside = parent / path
+    if not beside.exists() and path.name == base and (CONFIG_DIR / path).is_file():
+        return CONFIG_DIR / path
+    return beside
 
 
 def _read_yaml(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
@@ -182,8 +204,7 @@ def _read_yaml(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
     bases = [bases] if isinstance(bases, str) else list(bases)
     merged: dict[str, Any] = {}
     for base in bases:
-        base_path = (path.parent / base) if not Path(base).is_absolute() else Path(base)
-        merged = merge(merged, _read_yaml(base_path, chain + (path.resolve(),)))
+        merged = merge(merged, _read_yaml(_base_path(path.parent, base), chain + (path.resolve(),)))
     return merge(merged, data)
 
 
