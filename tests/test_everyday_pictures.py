@@ -137,3 +137,18 @@ def test_stored_labels_cover_the_fetched_pictures():
         present = {p.name for p in (PICTURES / subset).iterdir()}
         named = {im["file_name"] for im in data["images"]}
         assert named <= present and len(present - named) <= 5
+
+
+def test_capston2_labels_leave_out_coco_pictures_and_name_each_source_once():
+    data = load_coco_json(LABELS / "capston2.json.gz")
+    names = [im["file_name"] for im in data["images"]]
+    assert len(names) == len(set(names)) == 2380
+    assert not any(ep.COCO_NAMED.match(n.split("/")[-1]) for n in names)
+    sources = {re.sub(r"\.rf\.[0-9a-f]+\.jpg$", "", n) for n in names}
+    assert len(sources) == len(names)           # one version of each source picture
+    ids = {im["id"] for im in data["images"]}
+    assert all(a["image_id"] in ids for a in data["annotations"])
+    for ann in data["annotations"]:
+        kps = np.asarray(ann["keypoints"]).reshape(17, 3)
+        assert ann["num_keypoints"] == int((kps[:, 2] > 0).sum()) >= 6
+        assert ann["bbox"][3] >= 0.15 * 640 - 1e-6
