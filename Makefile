@@ -85,7 +85,7 @@ web-runtime:
 # versions, SHA-256 checked) into work_dirs/registry/{train,val}, the names in
 # labels/registry_{train,val}.json.gz. For training only; the project does not redistribute them.
 registry-pictures: $(STAMP)
-	$(PY) -m lgmpose.tools.registry_pictures --out work_dirs/registry
+	$(PY) -m lgmpose.pictures.registry_pictures --out work_dirs/registry
 
 # Write work_dirs/everyday/stanford40/{train,val} (the pictures labels/stanford40_*.json.gz name)
 # from Stanford 40 Actions: STANFORD40 is the official download unpacked (JPEGImages/,
@@ -93,7 +93,8 @@ registry-pictures: $(STAMP)
 # For training only; the project does not redistribute them.
 STANFORD40 ?= build/stanford40
 everyday-pictures: $(STAMP)
-	$(PY) -m lgmpose.tools.everyday_pictures stanford40 --source "$(STANFORD40)" --out work_dirs/everyday
+	$(PY) -m lgmpose.pictures.everyday_pictures stanford40 --source "$(STANFORD40)" \
+		--out work_dirs/everyday
 
 clean:
 	rm -rf $(VENV) $(CONVERT_VENV) $(DEMO_OUT) build *.egg-info

@@ -10,7 +10,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from lgmpose.tools.bench import BenchTarget
+from lgmpose.benchmarks.timing import BenchTarget
 
 
 def sleeper(ms: float = 5.0) -> BenchTarget:

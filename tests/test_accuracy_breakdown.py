@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from lgmpose.data.facing import AWAY, TOWARDS, UNDECIDED, facing
 from lgmpose.data.metainfo import load_metainfo
-from lgmpose.evaluation.breakdown import (AWAY, TOWARDS, UNDECIDED, breakdown_rows, facing,
-                                          group_people, max_overlap, person_oks)
+from lgmpose.evaluation.breakdown import breakdown_rows, group_people, max_overlap, person_oks
 
 
 def _upright_facing_camera() -> np.ndarray:

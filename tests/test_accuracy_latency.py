@@ -3,7 +3,7 @@ import json
 import pytest
 
 from lgmpose.errors import LgmposeError
-from lgmpose.tools.accuracy_latency import accuracies, latency_ratios, main, pair_up
+from lgmpose.plots.accuracy_latency import accuracies, latency_ratios, main, pair_up
 
 
 def _bench(tmp_path, name, ratios):

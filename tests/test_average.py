@@ -6,9 +6,9 @@ import torch
 
 from lgmpose.cli import main
 from lgmpose.engine.average import average_checkpoints
-from lgmpose.engine.checkpoint import load_checkpoint, load_model, save_checkpoint
 from lgmpose.errors import LgmposeError
 from lgmpose.models import create_model
+from lgmpose.models.checkpoint import load_checkpoint, load_model, save_checkpoint
 
 
 def _saved(path, seed, sources, **config):

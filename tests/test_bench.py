@@ -10,9 +10,9 @@ import time
 import numpy as np
 import pytest
 
-from lgmpose.cli import main
-from lgmpose.tools.bench import (ROW_KEYS, BenchTarget, add_peer_ratios, add_ratios,
+from lgmpose.benchmarks.timing import (ROW_KEYS, BenchTarget, add_peer_ratios, add_ratios,
                                  format_table, summarise, time_in_blocks)
+from lgmpose.cli import main
 
 TINY = ["--batch", "1", "--repeats", "2", "--block", "4", "--drop", "1", "--warmup", "1",
         "--input-size", "64x64", "--threads", "1", "--quiet"]
@@ -164,8 +164,8 @@ def _tiny_movenet_like_onnx(path, size=16):
 
 
 def test_converted_movenet_onnx_peers_run_on_onnx_runtime(tmp_path, monkeypatch):
+    from lgmpose.benchmarks import peers
     from lgmpose.errors import LgmposeError
-    from lgmpose.tools import peers
 
     _tiny_movenet_like_onnx(tmp_path / "movenet_lightning.onnx")
     (tmp_path / "blazepose_landmark_lite.tflite").write_bytes(b"never opened here")
@@ -184,7 +184,7 @@ def test_converted_movenet_onnx_peers_run_on_onnx_runtime(tmp_path, monkeypatch)
 
 
 def test_real_movenet_onnx_peers_when_present(shared_data):
-    from lgmpose.tools.peers import peer_targets
+    from lgmpose.benchmarks.peers import peer_targets
 
     folder = shared_data / "peers"
     names = {"movenet_thunder.onnx": 256, "movenet_lightning.onnx": 192}
@@ -276,7 +276,7 @@ def test_onnx_module_runs_a_static_batch_model_on_any_batch(tmp_path):
     torch = pytest.importorskip("torch")
     import onnxruntime as ort
 
-    from lgmpose.tools.bench_accuracy import onnx_module
+    from lgmpose.benchmarks.int8_accuracy import onnx_module
 
     path = _tiny_onnx(tmp_path / "tiny.onnx")
     images = torch.randn(3, 3, 32, 32)

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from bench_fakes import conv_stack_onnx
+from lgmpose.benchmarks.run import BenchSettings, time_groups
+from lgmpose.benchmarks.timing import time_in_blocks
+from lgmpose.benchmarks.worker import WorkerRunner
 from lgmpose.errors import LgmposeError
-from lgmpose.tools.bench import time_in_blocks
-from lgmpose.tools.bench_run import BenchSettings, time_groups
-from lgmpose.tools.bench_worker import WorkerRunner
 
 TESTS = Path(__file__).resolve().parent
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGSTOP"), reason="needs POSIX signals")

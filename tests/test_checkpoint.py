@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lgmpose.engine.checkpoint import load_checkpoint, load_model, load_state, save_checkpoint
 from lgmpose.errors import LgmposeError
 from lgmpose.models import create_model
+from lgmpose.models.checkpoint import load_checkpoint, load_model, load_state, save_checkpoint
 
 
 def test_round_trip(tmp_path):
@@ -92,8 +92,8 @@ def test_export_to_pt_writes_a_release_checkpoint(tmp_path):
     import torch
 
     from lgmpose.cli import main
-    from lgmpose.engine.checkpoint import load_checkpoint, load_model, save_checkpoint
     from lgmpose.models import create_model
+    from lgmpose.models.checkpoint import load_checkpoint, load_model, save_checkpoint
 
     model = create_model("lgm_pose")
     optimizer = torch.optim.Adam(model.parameters())

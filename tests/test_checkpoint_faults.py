@@ -8,8 +8,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from lgmpose.engine import checkpoint as ckpt  # noqa: E402
 from lgmpose.errors import LgmposeError  # noqa: E402
+from lgmpose.models import checkpoint as ckpt  # noqa: E402
 from lgmpose.models import create_model  # noqa: E402
 
 

@@ -7,9 +7,9 @@ import pytest
 import torch
 from torch import nn
 
+from lgmpose.benchmarks.flops import count_complexity
 from lgmpose.cli import main
 from lgmpose.errors import LgmposeError
-from lgmpose.tools.flops import count_complexity
 from lgmpose.utils.sizes import format_size, parse_size
 
 

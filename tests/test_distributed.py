@@ -43,7 +43,7 @@ def test_two_cpu_processes_agree_on_the_weights(tmp_path):
         assert torch.equal(value, b["state_dict"][key]), key
     # metrics are computed on rank 0 and shared
     assert a["best"] is not None and a["best"] == b["best"]
-    from lgmpose.engine.checkpoint import load_checkpoint
+    from lgmpose.models.checkpoint import load_checkpoint
 
     saved = load_checkpoint(tmp_path / "run" / "last.pt")
     assert saved["epoch"] == 2 and saved["scheduler"]["last_epoch"] == 4

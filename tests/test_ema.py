@@ -10,11 +10,11 @@ import pytest
 import torch
 from torch import nn
 
-from lgmpose.engine.checkpoint import load_checkpoint, load_model
 from lgmpose.engine.config import load_config
 from lgmpose.engine.ema import WeightEma, check_decay
 from lgmpose.engine.train import train
 from lgmpose.errors import LgmposeError
+from lgmpose.models.checkpoint import load_checkpoint, load_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from synthetic_coco import write_config, write_dataset  # noqa: E402

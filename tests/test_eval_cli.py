@@ -100,7 +100,7 @@ def test_mpii_config_trains_on_the_mmpose_samples(shared_data, tmp_path):
         "data.workers=0", "train.epochs=1", "train.batch_size=5", "train.tensorboard=false"])
     summary = train(cfg, tmp_path / "run", progress=False)
     assert summary["epochs"] == 1 and summary["metric"] == "PCKh"
-    from lgmpose.engine.checkpoint import load_checkpoint
+    from lgmpose.models.checkpoint import load_checkpoint
 
     meta = load_checkpoint(tmp_path / "run" / "last.pt")["meta"]
     assert meta["dataset"] == "mpii" and len(meta["keypoint_names"]) == 16
@@ -116,7 +116,7 @@ def test_mpii_scoring_of_ground_truth_is_perfect(shared_data):
     dataset = builders.build_val_dataset(cfg, None, codec, metainfo)
     assert len(dataset) == 2958
     results = [{"index": i, "keypoints": r["keypoints"]} for i, r in enumerate(dataset.records)]
-    metrics = builders.score(cfg, dataset, results, metainfo, None, "gt")
+    metrics = builders.validation_metrics(cfg, dataset, results, metainfo, None, "gt")
     # 13 of the ~37,000 joints differ between the record file and the .mat (two releases of the
     # annotations), hence not exactly 100
     assert metrics["PCKh"] > 99.9

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from lgmpose.data.coco import CocoKeypointDataset, load_coco_json
-from lgmpose.tools import everyday_pictures as ep
+from lgmpose.pictures import everyday_pictures as ep
 
 REPO = Path(__file__).resolve().parents[1]
 LABELS = REPO / "labels"

@@ -13,8 +13,8 @@ import torch
 
 from lgmpose.cli import main
 from lgmpose.errors import LgmposeError
-from lgmpose.models import create_model, list_models
 from lgmpose.export.exporter import export_onnx, onnx_metadata
+from lgmpose.models import create_model, list_models
 
 
 def _randomise_norms(model: torch.nn.Module, size=(256, 192)) -> None:
@@ -179,9 +179,9 @@ def test_export_cli_dynamic_batch_from_checkpoint(tmp_path):
     import onnxruntime as ort
 
     from lgmpose.cli import main
-    from lgmpose.engine.checkpoint import save_checkpoint
-    from lgmpose.models import create_model
     from lgmpose.export.exporter import onnx_metadata
+    from lgmpose.models import create_model
+    from lgmpose.models.checkpoint import save_checkpoint
 
     ckpt = tmp_path / "m.pt"
     save_checkpoint(ckpt, create_model("lgm_pose"), meta={"codec": {"name": "dark"}})

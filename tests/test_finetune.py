@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from lgmpose.engine.average import average_checkpoints
-from lgmpose.engine.checkpoint import load_checkpoint, resolve_checkpoint
 from lgmpose.engine.config import load_config
 from lgmpose.engine.train import train
 from lgmpose.inference.estimator import bundled_weights
+from lgmpose.models.checkpoint import load_checkpoint, resolve_checkpoint
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from synthetic_coco import write_dataset  # noqa: E402

@@ -227,7 +227,7 @@ image_bytes = st.one_of(
 
 @given(image_bytes, st.sampled_from([".jpg", ".png", ".bmp", ".webp", ".tif"]))
 def test_image_file_bytes(data, suffix):
-    from lgmpose.inference.sources import read_image
+    from lgmpose.inference.media import read_image
 
     path = _write(data, suffix)
     try:

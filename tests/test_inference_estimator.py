@@ -148,9 +148,9 @@ def test_torch_backend_matches_onnx_export(tmp_path):
     pytest.importorskip("onnx")
     import torch
 
-    from lgmpose.engine.checkpoint import save_checkpoint
     from lgmpose.export.batched import export_checkpoint
     from lgmpose.models import create_model
+    from lgmpose.models.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     ckpt = save_checkpoint(tmp_path / "m.pt", create_model("lgm_pose"),
@@ -209,7 +209,7 @@ def test_cuda_request_without_a_cuda_runtime_says_so(spot_model):
 def test_export_at_another_input_size_decodes_at_that_size():
     # A checkpoint trained at 256x192 and exported at 384x288 keeps its codec settings, not its
     # heatmap size: the decoder must follow the exported input (96x72 heatmaps).
-    from lgmpose.inference.model_info import ModelInfo
+    from lgmpose.runtimes.model_info import ModelInfo
 
     meta = {"input_size": [384, 288], "heatmap_stride": 4,
             "codec": {"name": "msra", "input_size": [256, 192], "heatmap_size": [64, 48]}}

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from lgmpose.engine.checkpoint import load_model
 from lgmpose.models import create_model
+from lgmpose.models.checkpoint import load_model
 from lgmpose.models.layers import SpatialSoftmax
 
 REPO = Path(__file__).resolve().parents[1]

@@ -4,7 +4,7 @@ import pytest
 
 from lgmpose.cli import main as cli
 from lgmpose.errors import LgmposeError
-from lgmpose.tools.learning_curves import main, read_curve
+from lgmpose.plots.learning_curves import main, read_curve
 
 
 def _run(tmp_path, name, aps, seconds=60.0):
@@ -59,7 +59,7 @@ def test_every_curve_is_drawn_past_twenty(tmp_path, monkeypatch):
     pytest.importorskip("matplotlib")
     from matplotlib.figure import Figure
 
-    from lgmpose.tools.learning_curves import plot_curves
+    from lgmpose.plots.learning_curves import plot_curves
 
     drawn = {}
     real_savefig = Figure.savefig

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from lgmpose.codecs import build_codec
-from lgmpose.engine.data import EpochSampler, weighted_epoch
+from lgmpose.engine.loading import EpochSampler, weighted_epoch
 from lgmpose.engine.losses import build_loss, foreground_mse_loss, softmax_ce_loss
 from lgmpose.engine.schedule import lr_factor
 from lgmpose.errors import LgmposeError

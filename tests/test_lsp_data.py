@@ -232,7 +232,7 @@ def test_mixed_coco_and_lsp_sources_build(tmp_path):
     assert builders.main_metric(cfg) == "PCK" and builders.boxes_label(cfg) == "GT boxes"
     val = builders.build_val_dataset(cfg, None, codec, metainfo)
     results = [{"index": i, "keypoints": r["keypoints"]} for i, r in enumerate(val.records)]
-    assert builders.score(cfg, val, results, metainfo, None, "gt")["PCK"] == 100.0
+    assert builders.validation_metrics(cfg, val, results, metainfo, None, "gt")["PCK"] == 100.0
     with pytest.raises(LgmposeError, match="COCO only"):
         builders.build_val_dataset(cfg, None, codec, metainfo, boxes=str(tmp_path / "cfg.yaml"))
     # an lsp source needs mat_file, not ann_file

@@ -9,7 +9,7 @@ import pytest
 
 from lgmpose.errors import LgmposeError
 from lgmpose.inference.estimator import bundled_weights
-from lgmpose.inference.model_info import ModelInfo
+from lgmpose.runtimes.model_info import ModelInfo
 
 PT = bundled_weights("torch")
 ONNX = bundled_weights("onnxruntime")
@@ -71,9 +71,9 @@ def test_eval_and_predict_decode_the_bundled_checkpoint_identically(tmp_path, fl
 
     from lgmpose import PoseEstimator
     from lgmpose.engine import builders
-    from lgmpose.engine.checkpoint import load_model
     from lgmpose.engine.config import load_config
     from lgmpose.engine.evaluate import predict
+    from lgmpose.models.checkpoint import load_model
 
     root = write_dataset(tmp_path / "data", num_images=2, persons_per_image=2)
     cfg = load_config(write_config(tmp_path / "cfg.yaml", root))   # 64x64 msra: not the model's
@@ -159,10 +159,10 @@ def test_training_writes_the_description_into_checkpoints():
 def test_an_export_carries_the_checkpoints_description(tmp_path):
     pytest.importorskip("onnxruntime")
     pytest.importorskip("torch")
-    from lgmpose.engine.checkpoint import load_model, save_checkpoint
     from lgmpose.export.batched import export_checkpoint
     from lgmpose.export.exporter import onnx_metadata
     from lgmpose.models import create_model
+    from lgmpose.models.checkpoint import load_model, save_checkpoint
 
     meta, _ = _pt_meta()
     meta = {**meta, "mean": [100.0, 110.0, 120.0], "input_size": [64, 64]}
@@ -181,7 +181,7 @@ def test_an_export_carries_the_checkpoints_description(tmp_path):
 
 def test_the_torch_backend_reads_the_checkpoint_through_the_description():
     pytest.importorskip("torch")
-    from lgmpose.inference.torch_backend import TorchPoseModel
+    from lgmpose.runtimes.torch_backend import TorchPoseModel
 
     meta, config = _pt_meta()
     info = TorchPoseModel(PT).info
@@ -193,7 +193,7 @@ def test_both_backends_give_the_estimator_the_same_description():
     pytest.importorskip("onnxruntime")
     pytest.importorskip("torch")
     from lgmpose.inference.estimator import PoseEstimator
-    from lgmpose.inference.onnx_runtime import OnnxPoseModel
+    from lgmpose.runtimes.onnx_runtime import OnnxPoseModel
     from lgmpose.serve.service import _model_name
 
     onnx_info = OnnxPoseModel(ONNX).info

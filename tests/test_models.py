@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from lgmpose.benchmarks.flops import count_complexity
 from lgmpose.errors import LgmposeError
 from lgmpose.models import create_model, list_models
-from lgmpose.tools.flops import count_complexity
 
 SIZES = [(256, 192), (384, 288), (256, 256)]
 ABLATIONS = [{"mixer": "transformer"}, {"mixer": "none"}, {"fusion": "add"},

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from lgmpose.data.metainfo import load_metainfo
-from lgmpose.labels import box_from_keypoints, merge_labels
-from lgmpose.labels.pseudo_label import pseudo_label
 from lgmpose.errors import LgmposeError
-from lgmpose.labels.sources import (Entry, Person, coco_entries, other_people_entries,
+from lgmpose.labels import box_from_keypoints, merge_labels
+from lgmpose.labels.entries import (Entry, Person, coco_entries, other_people_entries,
                                     video_entries)
+from lgmpose.labels.pseudo_label import pseudo_label
 
 COCO = load_metainfo("coco")
 

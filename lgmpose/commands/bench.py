@@ -1,7 +1,7 @@
 """`lgmpose bench`: latency of our networks and of deployed CPU pose models, measured together.
 
 Each model runs in its own process, block-interleaved with the others (see
-:mod:`lgmpose.tools.bench_run`)."""
+:mod:`lgmpose.benchmarks.run`)."""
 from __future__ import annotations
 
 import argparse
@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from lgmpose.commands._args import positive_int
+from lgmpose.utils.cli_options import positive_int
 
 HELP = "measure latency and throughput of pose models side by side on this machine"
 
@@ -66,8 +66,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from lgmpose.benchmarks.run import BenchSettings
     from lgmpose.errors import LgmposeError
-    from lgmpose.tools.bench_run import BenchSettings
     from lgmpose.utils.sizes import parse_size
 
     if args.drop < 0 or args.drop >= args.block:
@@ -98,8 +98,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, settings: Any, log: Callable[[str], None]) -> int:
-    from lgmpose.tools.bench import format_table, plot_latency_vs_params, write_json
-    from lgmpose.tools.bench_run import run_benchmark
+    from lgmpose.benchmarks.run import run_benchmark
+    from lgmpose.benchmarks.timing import format_table, plot_latency_vs_params, write_json
 
     rows, env = run_benchmark(settings, log)
     print(format_table(rows, env))
@@ -112,7 +112,7 @@ def _run(args: argparse.Namespace, settings: Any, log: Callable[[str], None]) ->
     if args.profile:
         from pathlib import Path
 
-        from lgmpose.tools.bench_profile import format_profile, profile_onnx
+        from lgmpose.benchmarks.operator_profile import format_profile, profile_onnx
 
         for path in sorted(Path(settings.onnx_dir).glob("*_b1.onnx")):
             breakdown = profile_onnx(path, settings.threads)

@@ -15,8 +15,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from lgmpose.benchmarks.flops import count_complexity
     from lgmpose.models import create_model
-    from lgmpose.tools.flops import count_complexity
     from lgmpose.utils.sizes import format_size, parse_size
 
     size = parse_size(args.input_size)

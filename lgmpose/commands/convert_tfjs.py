@@ -32,8 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from lgmpose.convert.tfjs_to_onnx import NPM_MODELS, convert_tfjs, find_npm_models
     from lgmpose.errors import LgmposeError
-    from lgmpose.tools.tfjs_to_onnx import NPM_MODELS, convert_tfjs, find_npm_models
 
     if args.from_npm:
         if args.model_json or args.output:

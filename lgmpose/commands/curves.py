@@ -1,7 +1,7 @@
 """`lgmpose curves`: learning curves of training runs (table, optional plot)."""
 from __future__ import annotations
 
-from lgmpose.tools.learning_curves import add_arguments, run
+from lgmpose.plots.learning_curves import add_arguments, run
 
 HELP = ("learning curves of training runs: a validation metric against crops seen or training "
         "minutes, as a table and a plot")

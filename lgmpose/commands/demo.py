@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lgmpose.commands._args import score
 from lgmpose.defaults import KPT_THR
+from lgmpose.utils.cli_options import score
 
 HELP = "run pose estimation on the bundled demo pictures and write the results to a folder"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from lgmpose.commands._args import positive_int, score
+from lgmpose.utils.cli_options import positive_int, score
 
 HELP = "person-box AP, precision/recall and ms per image of person detectors on a COCO json"
 NAME = "detector-ap"

@@ -30,9 +30,9 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from lgmpose.engine.builders import build_codec, follow_checkpoint
-    from lgmpose.engine.checkpoint import load_model
     from lgmpose.engine.config import load_config
     from lgmpose.engine.evaluate import evaluate_model
+    from lgmpose.models.checkpoint import load_model
 
     cfg = load_config(args.config, args.overrides)
     if args.data_root:

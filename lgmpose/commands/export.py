@@ -50,7 +50,7 @@ def _export(args: argparse.Namespace, output: Path) -> int:
     keypoint_names = None
     extra_metadata = None
     if args.weights:
-        from lgmpose.engine.checkpoint import load_model
+        from lgmpose.models.checkpoint import load_model
 
         overrides = {}
         if args.input_size:

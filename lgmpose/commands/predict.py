@@ -5,9 +5,9 @@ import argparse
 import json
 import sys
 
-from lgmpose.commands._args import (add_engine_options, add_model_options, positive_float,
-                                   positive_int, ray_options, score)
+from lgmpose.commands._ray_options import add_engine_options, ray_options
 from lgmpose.defaults import KPT_THR, MAX_PIXELS
+from lgmpose.utils.cli_options import add_model_options, positive_float, positive_int, score
 
 HELP = "estimate poses on an image, a folder of images, a video or a camera"
 

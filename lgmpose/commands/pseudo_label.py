@@ -4,9 +4,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from lgmpose.commands._args import (add_engine_options, fraction, positive_int, ray_options,
-                                   score)
+from lgmpose.commands._ray_options import add_engine_options, ray_options
 from lgmpose.defaults import KPT_THR, LABEL_DET_THR
+from lgmpose.utils.cli_options import fraction, positive_int, score
 
 HELP = "label people with a teacher pose model (MoveNet .onnx/.tflite), keeping ground truth"
 
@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
         raise LgmposeError("pseudo-label: --teacher and --images are needed (except with "
                            "--remerge)")
     from lgmpose.inference.movenet import MoveNet
-    from lgmpose.labels import sources
+    from lgmpose.labels import entries as label_entries
     from pathlib import Path
 
     from lgmpose.labels.pseudo_label import pseudo_label
@@ -119,20 +119,22 @@ def run(args: argparse.Namespace) -> int:
     teacher = MoveNet(args.teacher, threads=args.threads)
     detector = None
     if args.coco:
-        entries, what = sources.coco_entries(args.coco, args.images), f"COCO {Path(args.coco).name}"
+        entries = label_entries.coco_entries(args.coco, args.images)
+        what = f"COCO {Path(args.coco).name}"
     elif args.lsp:
-        entries, what = sources.lsp_entries(args.lsp, args.images, args.split), f"LSP {Path(args.lsp).name}" + (f" ({args.split} split)" if args.split else "")
+        entries = label_entries.lsp_entries(args.lsp, args.images, args.split)
+        what = f"LSP {Path(args.lsp).name}" + (f" ({args.split} split)" if args.split else "")
     elif args.others_of:
-        entries = sources.other_people_entries(args.others_of, args.images)
+        entries = label_entries.other_people_entries(args.others_of, args.images)
         what = f"people not in {Path(args.others_of).name}"
     elif args.boxes_of:
-        entries = sources.boxed_people_entries(args.boxes_of, args.images)
+        entries = label_entries.boxed_people_entries(args.boxes_of, args.images)
         what = f"people boxed in {Path(args.boxes_of).name}"
     elif args.video:
-        entries = sources.video_entries(args.video, args.images, args.every)
+        entries = label_entries.video_entries(args.video, args.images, args.every)
         what = f"frames of {Path(args.video).name} (every {args.every})"
     else:
-        entries = sources.folder_entries(args.images)
+        entries = label_entries.folder_entries(args.images)
         what = f"pictures in {Path(args.images).name}/"
     if not (args.coco or args.lsp):
         name = args.detector or ("whole_image" if args.folder else "auto")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from lgmpose.commands._args import add_serve_model_options, positive_int
+from lgmpose.utils.cli_options import add_serve_model_options, positive_int
 
 HELP = "serve pose estimation over HTTP (POST /v1/pose) with a live web page at /"
 

@@ -45,17 +45,11 @@ def area_prefilter(image: np.ndarray, matrix: np.ndarray,
     """``(source, matrix)`` to warp instead of ``(image, matrix)`` so that a shrinking warp does
     not alias.
 
-    A bilinear warp that shrinks the image by ``s < 1`` reads only the 4 pixels around each sample
-    and skips the rest, so fine detail (stripes, hair, the edges of limbs) turns into noise. Where
-    the crop shrinks, the part of the image it covers is first area-averaged down to the crop's
-    scale (``cv2.INTER_AREA``) and the matrix is rewritten for that smaller source; where it
-    enlarges, both come back unchanged. ``output_size`` is ``(H, W)``.
-
-    Cheaper approximations (exact halvings first, or a bilinear enlargement followed by one
-    halving) blur more and scored no better on the COCO sets tried; exact halvings followed by the
-    area average of the rest are 2-3.5x faster for people over twice the input's size but save
-    about 2% of a picture's time end to end (docs/data.md). So the area average is taken in one
-    step: about 0.5-1 ms for a 300-pixel person, 1.5-2 ms for a 600-pixel one (2-core EPYC).
+    A bilinear warp that shrinks reads 4 pixels around each sample and skips the rest, turning
+    fine detail into noise; where the crop shrinks, the region it covers is first area-averaged
+    to the crop's scale (``cv2.INTER_AREA``, in one step) and the matrix rewritten for that
+    smaller source; where it enlarges, both come back unchanged. ``output_size`` is ``(H, W)``.
+    docs/data.md has what it gains and costs, and the approximations that were not adopted.
     """
     matrix = np.asarray(matrix, dtype=np.float64)
     shrink = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))

@@ -23,9 +23,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from lgmpose.errors import LgmposeError
 from lgmpose.detectors.boxes import nms, xyxy_to_xywh
-from lgmpose.inference.onnx_runtime import create_session
+from lgmpose.errors import LgmposeError
+from lgmpose.runtimes.onnx_runtime import create_session
 
 __all__ = ["YoloOnnxDetector", "letterbox", "decode_yolox", "decode_yolov8"]
 

@@ -17,7 +17,7 @@ import cv2
 
 from lgmpose.data.image_io import IMAGE_SUFFIXES
 from lgmpose.errors import LgmposeError
-from lgmpose.inference.sources import VIDEO_SUFFIXES
+from lgmpose.inference.media import VIDEO_SUFFIXES
 from lgmpose.utils.quiet import quiet_stderr
 
 __all__ = ["InputFile", "list_inputs", "image_id_for", "plan_items", "video_frame_count"]

@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lgmpose.distributed_inference.inputs import list_inputs, plan_items
+from lgmpose.distributed_inference.merge_shards import merge_results
+from lgmpose.distributed_inference.shards import ShardStore
 from lgmpose.errors import LgmposeError
 from lgmpose.video.predict import PredictOptions
 from lgmpose.video.writers import write_json
-from lgmpose.distributed_inference.inputs import list_inputs, plan_items
-from lgmpose.distributed_inference.merge import merge_results
-from lgmpose.distributed_inference.shards import ShardStore
 
 __all__ = ["DistributedReport", "predict_distributed", "run_settings"]
 

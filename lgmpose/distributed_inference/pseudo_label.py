@@ -11,11 +11,11 @@ import pickle
 from pathlib import Path
 from typing import Any
 
-from lgmpose.errors import LgmposeError
-from lgmpose.labels.pseudo_label import pseudo_label
-from lgmpose.labels.sources import Entry
-from lgmpose.utils.atomic import atomic_write_text
 from lgmpose.distributed_inference.shards import ShardStore
+from lgmpose.errors import LgmposeError
+from lgmpose.labels.entries import Entry
+from lgmpose.labels.pseudo_label import pseudo_label
+from lgmpose.utils.atomic import atomic_write_text
 
 __all__ = ["pseudo_label_distributed", "shard_folder"]
 

@@ -16,12 +16,12 @@ from typing import Any
 import cv2
 import numpy as np
 
+from lgmpose.distributed_inference.batching import people_in_pictures
 from lgmpose.errors import LgmposeError
 from lgmpose.inference.estimator import PoseEstimator
-from lgmpose.inference.sources import open_source, read_image
+from lgmpose.inference.media import open_source, read_image
 from lgmpose.video.pipeline import VideoPipeline
 from lgmpose.video.predict import load_boxes_file
-from lgmpose.distributed_inference.batching import people_in_pictures
 
 __all__ = ["PredictWorker", "LabelWorker", "raw_people"]
 

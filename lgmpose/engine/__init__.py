@@ -1,1 +1,2 @@
-"""Training, evaluation and checkpoint machinery (torch-based; import the submodules directly)."""
+"""Training and evaluation runs, configs, EMA, averaging (torch-based; import the submodules
+directly). Checkpoint files are read and written by :mod:`lgmpose.models.checkpoint`."""

@@ -67,9 +67,9 @@ def average_checkpoints(paths: Sequence[str | os.PathLike], dst: str | os.PathLi
     files merged and ``averaged_from`` listing each file's name, share and config. Every source
     and the result are loaded strictly into the network before anything is written.
     """
-    from lgmpose.engine.checkpoint import (load_checkpoint, load_state, resolve_checkpoint,
-                                           save_checkpoint)
     from lgmpose.models import create_model
+    from lgmpose.models.checkpoint import (load_checkpoint, load_state, resolve_checkpoint,
+                                           save_checkpoint)
 
     paths = [resolve_checkpoint(p) for p in paths]
     if len(paths) < 2:

@@ -9,7 +9,7 @@ The config's ``data`` section (see configs/coco_256x192.yaml)::
       root: data/coco               # relative paths below are joined to it
       train: {ann_file: ..., img_dir: ...}    # or a list of such sources (concatenated)
       #   a source may name its own kind: {dataset: lsp, mat_file: lspet/joints.mat,
-      #   img_dir: lspet/images, split: train}   (see lgmpose.engine.sources)
+      #   img_dir: lspet/images, split: train}   (see lgmpose.engine.config_datasets)
       val: {ann_file: ..., img_dir: ..., gt_file: ...}   # gt_file: MPII .mat for PCKh
       #   or an lsp source (metric: PCK@0.2 of the torso size, key ``PCK``)
       boxes: gt                     # or a detection json for COCO val
@@ -26,17 +26,17 @@ from typing import Any
 
 import numpy as np
 
-from lgmpose.engine.sources import make_dataset as _make
-from lgmpose.engine.sources import resolve as _path
-from lgmpose.engine.sources import root_dir as _root
-from lgmpose.engine.sources import (check_source_files, source_file, source_kind, sources,
+from lgmpose.engine.config_datasets import make_dataset as _make
+from lgmpose.engine.config_datasets import resolve as _path
+from lgmpose.engine.config_datasets import root_dir as _root
+from lgmpose.engine.config_datasets import (check_source_files, source_file, source_kind, sources,
                                     val_kind)
 from lgmpose.errors import LgmposeError
 
 __all__ = [
     "ConcatSamples", "boxes_label", "build_codec", "build_metainfo", "build_model",
     "build_train_dataset", "build_val_dataset", "check_inputs", "checkpoint_meta",
-    "follow_checkpoint", "main_metric", "sample_getter", "score",
+    "follow_checkpoint", "main_metric", "sample_getter", "validation_metrics",
 ]
 
 
@@ -49,7 +49,7 @@ def build_metainfo(cfg: Mapping[str, Any]):
 def build_codec(cfg: Mapping[str, Any]):
     from lgmpose.codecs import build_codec as _build
 
-    from lgmpose.inference.model_info import HEATMAP_STRIDE
+    from lgmpose.runtimes.model_info import HEATMAP_STRIDE
 
     spec = dict(cfg["codec"])
     name = spec.pop("name", "msra")
@@ -74,12 +74,12 @@ def build_codec(cfg: Mapping[str, Any]):
 def follow_checkpoint(cfg: Mapping[str, Any], meta: Mapping[str, Any] | None,
                       model_config: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """A copy of ``cfg`` whose input size, heatmap size, codec and keypoint set are the
-    checkpoint's own (read through :class:`lgmpose.inference.model_info.ModelInfo`, as
+    checkpoint's own (read through :class:`lgmpose.runtimes.model_info.ModelInfo`, as
     ``PoseEstimator`` reads them),
     so that evaluating a checkpoint decodes its heatmaps exactly as predicting with it does."""
     import copy
 
-    from lgmpose.inference.model_info import ModelInfo
+    from lgmpose.runtimes.model_info import ModelInfo
 
     meta = dict(meta or {})
     if not meta.get("codec"):   # a checkpoint that does not say: the config's codec settings
@@ -202,9 +202,10 @@ def boxes_label(cfg: Mapping[str, Any], boxes: str | None = None) -> str:
     return "GT boxes" if boxes == "gt" else f"detected boxes {Path(boxes).name}"
 
 
-def score(cfg: Mapping[str, Any], dataset, results: list[dict[str, Any]], metainfo,
-          data_root: str | None, boxes: str | None) -> dict[str, Any]:
-    """Metrics of per-crop predictions (from :func:`lgmpose.engine.evaluate.predict`)."""
+def validation_metrics(cfg: Mapping[str, Any], dataset, results: list[dict[str, Any]],
+                       metainfo, data_root: str | None, boxes: str | None) -> dict[str, Any]:
+    """The validation set's metrics (COCO AP, MPII PCKh or LSP PCK) of per-crop predictions
+    (from :func:`lgmpose.engine.evaluate.predict`)."""
     kind = val_kind(cfg)
     if kind == "lsp":
         from lgmpose.data.lsp import lsp_pck
@@ -239,9 +240,9 @@ def score(cfg: Mapping[str, Any], dataset, results: list[dict[str, Any]], metain
 
 def checkpoint_meta(cfg: Mapping[str, Any], metainfo, codec) -> dict[str, Any]:
     """What an inference user needs besides the weights (plain types only): the model description
-    of :class:`lgmpose.inference.model_info.ModelInfo`, as ONNX exports carry it, plus where the
+    of :class:`lgmpose.runtimes.model_info.ModelInfo`, as ONNX exports carry it, plus where the
     training data came from."""
-    from lgmpose.inference.model_info import ModelInfo
+    from lgmpose.runtimes.model_info import ModelInfo
 
     train = sources(cfg, "train")
     info = ModelInfo(input_size=tuple(int(v) for v in cfg["data"]["input_size"]),

@@ -18,8 +18,8 @@ from lgmpose.codecs.quality import pose_quality
 from lgmpose.data.crops import crop_matrix
 from lgmpose.data.transforms import transform_points
 from lgmpose.engine import builders
-from lgmpose.engine.data import collate
 from lgmpose.engine.distributed import all_gather_objects, is_main
+from lgmpose.engine.loading import collate
 
 __all__ = ["evaluate_model", "predict"]
 
@@ -130,7 +130,7 @@ def evaluate_model(model: nn.Module, cfg: dict[str, Any], data_root: str | None 
     if not is_main():
         return None
     merged = sorted((r for part in gathered for r in part), key=lambda r: r["index"])
-    metrics = builders.score(cfg, dataset, merged, metainfo, data_root, boxes)
+    metrics = builders.validation_metrics(cfg, dataset, merged, metainfo, data_root, boxes)
     metrics["boxes"] = builders.boxes_label(cfg, boxes)
     metrics["flip_test"] = bool(flip)
     metrics["instances"] = len(merged)

@@ -13,7 +13,7 @@ def release_checkpoint(src: str | os.PathLike, dst: str | os.PathLike,
                        extra_meta: dict[str, Any] | None = None) -> Path:
     """Write ``dst`` from the training checkpoint ``src``; the model is rebuilt and reloaded
     (strictly) on the way, so a file that does not load is never released."""
-    from lgmpose.engine.checkpoint import load_checkpoint, load_model, save_checkpoint
+    from lgmpose.models.checkpoint import load_checkpoint, load_model, save_checkpoint
 
     state = load_checkpoint(src)
     model = load_model(src)

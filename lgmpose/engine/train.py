@@ -5,10 +5,10 @@ per epoch and per validation), ``last.pt`` (everything needed to continue exactl
 (the best validation score so far) and ``tensorboard/`` when TensorBoard is installed.
 
 Exact resume: the data order comes from ``(seed, epoch)``, each sample's augmentation from
-``(seed, epoch, index)`` (see :mod:`lgmpose.engine.data`), and ``last.pt`` holds model, optimiser,
-lr scheduler, AMP scaler, RNG states and the position (epoch and iteration). A run killed at any
-point continues from its last checkpoint and ends with the same weights as an uninterrupted run
-(same hardware and thread count).
+``(seed, epoch, index)`` (see :mod:`lgmpose.engine.loading`), and ``last.pt`` holds model,
+optimiser, lr scheduler, AMP scaler, RNG states and the position (epoch and iteration). A run
+killed at any point continues from its last checkpoint and ends with the same weights as an
+uninterrupted run (same hardware and thread count).
 """
 from __future__ import annotations
 
@@ -26,12 +26,12 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from lgmpose.engine import builders
-from lgmpose.engine.sources import source_file, source_kind
 from lgmpose.engine.config import save_config
-from lgmpose.engine.data import SKIPPED, EpochSampler, SkippingDataset, collate
+from lgmpose.engine.config_datasets import source_file, source_kind
 from lgmpose.engine.distributed import (DistInfo, all_reduce_mean, barrier, broadcast_object,
                                         cleanup, init_distributed, sync_buffers)
 from lgmpose.engine.ema import WeightEma, check_decay
+from lgmpose.engine.loading import SKIPPED, EpochSampler, SkippingDataset, collate
 from lgmpose.engine.logger import RunLogger
 from lgmpose.engine.losses import build_loss, build_soft_loss
 from lgmpose.engine.schedule import build_scheduler
@@ -148,7 +148,7 @@ class _Run:
         model = builders.build_model(cfg, self.metainfo).to(info.device)
         init_from = cfg["train"].get("init_from")
         if init_from:
-            from lgmpose.engine.checkpoint import resolve_checkpoint
+            from lgmpose.models.checkpoint import resolve_checkpoint
 
             self._load_initial_weights(model, resolve_checkpoint(init_from))
         if self.channels_last:
@@ -190,7 +190,7 @@ class _Run:
     def _load_initial_weights(self, model: nn.Module, path: Path) -> None:
         """``train.init_from``: start from a checkpoint's weights (a new schedule and optimiser:
         fine-tuning, or continuing a finished run for more epochs)."""
-        from lgmpose.engine.checkpoint import load_checkpoint
+        from lgmpose.models.checkpoint import load_checkpoint
 
         if not path.is_file():
             raise LgmposeError(f"train.init_from '{path}': file not found")
@@ -231,7 +231,7 @@ class _Run:
 
     def save(self, name: str, extra: Mapping[str, Any] | None = None,
              keep_previous: bool = False) -> Path:
-        from lgmpose.engine.checkpoint import save_checkpoint
+        from lgmpose.models.checkpoint import save_checkpoint
 
         path = self.work_dir / name
         if self.info.is_main:
@@ -250,7 +250,7 @@ class _Run:
         return path
 
     def resume(self) -> bool:
-        from lgmpose.engine.checkpoint import load_latest
+        from lgmpose.models.checkpoint import load_latest
 
         path = self.work_dir / "last.pt"
         found = load_latest(path, log=self.log.info)  # a corrupt last.pt falls back to the one before

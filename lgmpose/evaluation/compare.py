@@ -245,7 +245,7 @@ def _predict(runners: Sequence[_Runner], groups: Sequence[_Group], count: int, l
 
     ``kept[n]`` is False for a person whose clipped box is empty (no model sees it).
     """
-    from lgmpose.inference.sources import read_image
+    from lgmpose.inference.media import read_image
 
     kpts = [np.zeros((count, 17, 2), np.float32) for _ in runners]
     scores = [np.zeros((count, 17), np.float32) for _ in runners]
@@ -305,9 +305,9 @@ def compare_coco(models: Sequence[str], ann_file: str | os.PathLike, img_dir: st
     intervals of each AP and of each model's difference to the first
     (:mod:`lgmpose.evaluation.bootstrap`); 0: none."""
     from lgmpose.data.coco import load_coco_json
+    from lgmpose.data.facing import facing
     from lgmpose.data.metainfo import load_metainfo
-    from lgmpose.evaluation.breakdown import (breakdown_rows, facing, group_people, max_overlap,
-                                              person_oks)
+    from lgmpose.evaluation.breakdown import breakdown_rows, group_people, max_overlap, person_oks
     from lgmpose.evaluation.coco import coco_keypoint_ap, keypoint_similarity, make_coco_results
 
     specs = resolve_models(models)  # a bad model file fails before any data is read

@@ -32,7 +32,7 @@ def export_batched(model, output: str | os.PathLike, meta: dict | None = None) -
 
 def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike) -> Path:
     """The ONNX file bundled with the package is made from the shipped checkpoint this way."""
-    from lgmpose.engine.checkpoint import load_model
+    from lgmpose.models.checkpoint import load_model
 
     model = load_model(checkpoint)
     return export_batched(model, output, dict(model.meta or {}))

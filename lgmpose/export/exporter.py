@@ -3,7 +3,7 @@
 The file has one input ``images`` [B, 3, H, W] (float32, RGB, normalised with ``mean``/``std``
 on the 0-255 scale) and one output ``heatmaps`` [B, K, H/stride, W/stride]; all shapes are
 static (batch 1 unless asked otherwise). ``metadata_props`` hold JSON strings: the model
-description of :meth:`lgmpose.inference.model_info.ModelInfo.to_meta` (``model_name``,
+description of :meth:`lgmpose.runtimes.model_info.ModelInfo.to_meta` (``model_name``,
 ``model_config``, ``keypoint_names``, ``input_size`` [H, W], ``mean``, ``std``,
 ``heatmap_stride``, ``num_keypoints``, ``codec``, ``dataset``, ...), the same keys a checkpoint's
 ``meta`` holds.
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from lgmpose.inference.model_info import ModelInfo
+from lgmpose.runtimes.model_info import ModelInfo
 OPSET = 17
 
 

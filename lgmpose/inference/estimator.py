@@ -30,7 +30,7 @@ from lgmpose.data.transforms import transform_points
 from lgmpose.detectors import PersonDetector, build_detector
 from lgmpose.detectors.boxes import boxes_from_keypoints, validate_boxes
 from lgmpose.errors import LgmposeError
-from lgmpose.inference.sources import as_image
+from lgmpose.inference.media import as_image
 from lgmpose.scoring import rescore
 from lgmpose.utils.bundled import bundled_weights
 
@@ -127,11 +127,11 @@ class PoseEstimator:
         self.backend = _resolve_backend(self.weights, backend)
         self.device = device
         if self.backend == "onnxruntime":
-            from lgmpose.inference.onnx_runtime import OnnxPoseModel
+            from lgmpose.runtimes.onnx_runtime import OnnxPoseModel
 
             self.model = OnnxPoseModel(self.weights, device, threads)
         else:
-            from lgmpose.inference.torch_backend import TorchPoseModel
+            from lgmpose.runtimes.torch_backend import TorchPoseModel
 
             self.model = TorchPoseModel(self.weights, device, threads)
         self.info = self.model.info

@@ -48,7 +48,7 @@ class MoveNet:
             raise LgmposeError(f"MoveNet model '{self.path}': expected a .onnx or .tflite file")
 
     def _open_onnx(self, threads: int | None) -> None:
-        from lgmpose.inference.onnx_runtime import create_session
+        from lgmpose.runtimes.onnx_runtime import create_session
 
         session = create_session(self.path, threads=threads, what="MoveNet model")
         inp = session.get_inputs()[0]

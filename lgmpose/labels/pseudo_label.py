@@ -26,9 +26,9 @@ import numpy as np
 from lgmpose.data.image_io import read_image
 from lgmpose.defaults import KPT_THR, LABEL_DET_THR
 from lgmpose.errors import LgmposeError
+from lgmpose.labels.entries import Entry, Person
 from lgmpose.labels.merge import (MergedLabel, box_from_keypoints, merge_labels,
                                   share_on_box)
-from lgmpose.labels.sources import Entry, Person
 from lgmpose.utils.atomic import atomic_write_text
 
 __all__ = ["pseudo_label", "remerge", "rescale_box"]
@@ -260,8 +260,8 @@ def remerge(in_file: str | os.PathLike, out: str | os.PathLike, metainfo="coco",
     Merging a file twice changes nothing the second time. ``box_rescale``: ``(width_factor,
     height_factor, shift_down)`` for :func:`rescale_box`, applied to every box after the merge
     (whose rules see the original box); ``area``, the person's size for OKS, is kept."""
-    from lgmpose.data.metainfo import load_metainfo
     from lgmpose.data.coco import load_coco_json
+    from lgmpose.data.metainfo import load_metainfo
 
     metainfo = load_metainfo(metainfo)
     data = load_coco_json(in_file)

@@ -41,7 +41,7 @@ class HeatmapTeacher:
         import onnx
         import onnxruntime as ort
 
-        from lgmpose.inference.onnx_runtime import providers_for, session_options
+        from lgmpose.runtimes.onnx_runtime import providers_for, session_options
 
         self.path = Path(path)
         if self.path.suffix.lower() != ".onnx" or not self.path.is_file():

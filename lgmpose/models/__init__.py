@@ -1,4 +1,5 @@
-"""Pose networks: ``create_model(name, num_keypoints=17, input_size=(256, 192), **overrides)``."""
+"""Pose networks: ``create_model(name, num_keypoints=17, input_size=(256, 192), **overrides)``;
+checkpoint files that rebuild their own network: :mod:`lgmpose.models.checkpoint`."""
 from lgmpose.models.registry import create_model, list_models, register_model
 
 # The modules that define networks; importing them registers their variants.

@@ -7,7 +7,7 @@ each merged with the encoder map of the same size by SFusion. Head: one 1x1 conv
 Defaults are the CPU-tuned configuration (docs/models.md has the measurements): MobileViM only
 at strides 16/32 (global mixing at stride 8 was the costliest place), depthwise-separable local
 and fusion convs in MobileViM, 2x2 deconvolutions (4x faster than 4x4 in ONNX Runtime), decoder
-widths equal to the skip widths so SFusion needs no projection. The untuned layout of DESIGN.md
+widths equal to the skip widths so SFusion needs no projection. The first, untuned layout
 is ``channels=(24, 48, 64, 80), mv2_blocks=(2, 0, 0, 0), vim_dims=(0, 64, 80, 96),
 vim_depths=(0, 2, 4, 3), vim_conv="full", decoder_channels=(64, 48, 32), deconv_kernel=4``.
 

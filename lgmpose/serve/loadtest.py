@@ -335,7 +335,7 @@ def run_from_args(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from lgmpose.commands._args import add_serve_model_options
+    from lgmpose.utils.cli_options import add_serve_model_options
 
     parser = argparse.ArgumentParser(prog="python -m lgmpose.serve.loadtest",
                                      description=__doc__.split("\n\n")[0])

@@ -21,7 +21,7 @@ import numpy as np
 from lgmpose.defaults import KPT_THR
 from lgmpose.detectors.boxes import boxes_from_keypoints
 from lgmpose.inference.estimator import Person, PoseEstimator
-from lgmpose.inference.sources import as_image
+from lgmpose.inference.media import as_image
 from lgmpose.video.smoothing import PoseSmoother
 from lgmpose.video.tracking import PoseTracker
 

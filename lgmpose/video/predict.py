@@ -24,7 +24,7 @@ from lgmpose.defaults import KPT_THR, MAX_PIXELS
 from lgmpose.errors import LgmposeError
 from lgmpose.inference.draw import draw_poses
 from lgmpose.inference.estimator import PoseEstimator
-from lgmpose.inference.sources import Source, open_source
+from lgmpose.inference.media import Source, open_source
 from lgmpose.utils.outdir import output_dir
 from lgmpose.video.pipeline import VideoPipeline
 from lgmpose.video.writers import VideoWriter, write_image, write_json

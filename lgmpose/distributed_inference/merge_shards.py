@@ -11,9 +11,9 @@ from collections.abc import Callable
 
 import numpy as np
 
+from lgmpose.distributed_inference.inputs import InputFile, image_id_for
 from lgmpose.inference.estimator import Person
 from lgmpose.video.pipeline import VideoPipeline
-from lgmpose.distributed_inference.inputs import InputFile, image_id_for
 
 __all__ = ["merge_results"]
 

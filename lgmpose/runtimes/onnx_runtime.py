@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from lgmpose.errors import LgmposeError
-from lgmpose.inference.model_info import HEATMAP_STRIDE, ModelInfo
+from lgmpose.runtimes.model_info import HEATMAP_STRIDE, ModelInfo
 
 __all__ = ["create_session", "OnnxPoseModel", "providers_for", "session_options"]
 
@@ -84,8 +84,8 @@ class OnnxPoseModel:
     """A pose network exported to ONNX: ``images[B, 3, H, W] -> heatmaps[B, K, h, w]``.
 
     Reads the export's metadata (input size, normalisation, keypoint names) when present, as
-    :attr:`info` (a :class:`~lgmpose.inference.model_info.ModelInfo`, like the torch backend's). A model
-    exported with a fixed batch of 1 is run crop by crop; otherwise all crops go in one call.
+    :attr:`info` (a :class:`~lgmpose.runtimes.model_info.ModelInfo`, like the torch backend's). A
+    model exported with a fixed batch of 1 is run crop by crop; otherwise all crops go in one call.
     """
 
     def __init__(self, path: str | os.PathLike, device: str = "cpu",

@@ -2,14 +2,14 @@
 
 Every model is a :class:`BenchTarget` (a callable that runs one forward pass on a fixed input,
 plus what the table says about it), driven through a runner: `lgmpose bench` gives each target
-its own process (:class:`lgmpose.tools.bench_worker.WorkerRunner`, idle ones stopped), and
+its own process (:class:`lgmpose.benchmarks.worker.WorkerRunner`, idle ones stopped), and
 :class:`InProcessRunner` runs one in this process. :func:`time_in_blocks` runs them in blocks:
 ``A x block, B x block, C x block`` and again for every round, dropping the first ``drop`` runs of
 each block. Blocks, not strict ``A B A B`` alternation, because a runtime's worker threads keep
 spinning for a while after a run; rounds, because a shared machine drifts and the drift should
 hit every model alike.
 
-NumPy only: the torch and ONNX Runtime targets are built in :mod:`lgmpose.tools.bench_targets`.
+NumPy only: the torch and ONNX Runtime targets are built in :mod:`lgmpose.benchmarks.targets`.
 """
 from __future__ import annotations
 
@@ -109,7 +109,7 @@ def time_in_blocks(runners: Sequence[Runner | BenchTarget], rounds: int = 5, blo
                    ) -> list[np.ndarray]:
     """Time every runner in blocks; return, per runner, the kept times in ms, ``[rounds, kept]``.
 
-    ``runners`` are :class:`InProcessRunner`, :class:`~lgmpose.tools.bench_worker.WorkerRunner`
+    ``runners`` are :class:`InProcessRunner`, :class:`~lgmpose.benchmarks.worker.WorkerRunner`
     or plain :class:`BenchTarget` (run in this process). Each is started in turn (its target
     built and run ``warmup`` times). Then for each of ``rounds`` rounds every runner runs
     ``block`` times in a row and the first ``drop`` runs of the block are discarded (caches and

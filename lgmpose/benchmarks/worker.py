@@ -2,7 +2,7 @@
 
 Runtimes keep worker threads: after a run they spin for a while, and an idle session in the same
 process as the timed one steals cores from it. So every timed model lives in its own process
-(``python -m lgmpose.tools.bench_worker``), and the parent stops (``SIGSTOP``, waiting until the
+(``python -m lgmpose.benchmarks.worker``), and the parent stops (``SIGSTOP``, waiting until the
 stop has taken effect) every worker before it starts the next one's block: a stopped process
 cannot run at all, whatever its threads were doing. Each worker reports the CPU time its process
 used between two of its blocks (``idle_cpu_ms``): the spinning between its answer and the stop,
@@ -13,10 +13,10 @@ builds the target, runs it N times and answers ``{"ready": info}`` (or ``{"error
 then for every ``{"block": n}`` it answers ``{"times_ms": [...], "cpu_s": [start, end]}``. It
 exits when its input closes.
 
-Specs (``kind``): ``onnx`` (an ONNX file, :func:`lgmpose.tools.bench_targets.onnx_target`),
+Specs (``kind``): ``onnx`` (an ONNX file, :func:`lgmpose.benchmarks.targets.onnx_target`),
 ``torch`` (a registered model rebuilt from its config), ``peer`` (a deployed model of
-:mod:`lgmpose.tools.peers`) and ``factory`` (``"module:function"`` called with ``kwargs``,
-returning a :class:`~lgmpose.tools.bench.BenchTarget`).
+:mod:`lgmpose.benchmarks.peers`) and ``factory`` (``"module:function"`` called with ``kwargs``,
+returning a :class:`~lgmpose.benchmarks.timing.BenchTarget`).
 """
 from __future__ import annotations
 
@@ -31,29 +31,29 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
+from lgmpose.benchmarks.timing import BenchTarget, target_info
 from lgmpose.errors import LgmposeError
-from lgmpose.tools.bench import BenchTarget, target_info
 
 
 def build_target(spec: dict[str, Any]) -> BenchTarget:
     """The :class:`BenchTarget` a spec describes (in the worker process)."""
     kind = spec.get("kind")
     if kind == "onnx":
-        from lgmpose.tools.bench_targets import onnx_target
+        from lgmpose.benchmarks.targets import onnx_target
 
         return onnx_target(spec["path"], spec["model"], spec["threads"], spec.get("params"),
                            spec.get("macs"), spec.get("precision", "fp32"),
                            spec.get("device", "cpu"), spec.get("note", ""))
     if kind == "torch":
+        from lgmpose.benchmarks.targets import torch_target
         from lgmpose.models import create_model
-        from lgmpose.tools.bench_targets import torch_target
 
         module = create_model(**spec["config"]).eval()
         return torch_target(module, spec["model"], spec["batch"], spec["input_size"],
                             spec["threads"], spec.get("params"), spec.get("macs"),
                             spec.get("device", "cpu"))
     if kind == "peer":
-        from lgmpose.tools.peers import PEERS, peer_target
+        from lgmpose.benchmarks.peers import PEERS, peer_target
 
         peer = next(p for p in PEERS if p.name == spec["name"])
         return peer_target(peer, Path(spec["path"]), spec["threads"])
@@ -124,7 +124,7 @@ class WorkerRunner:
     def start(self, warmup: int) -> None:
         """Start the worker, let it build and warm up its target, then stop it."""
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "lgmpose.tools.bench_worker"], stdin=subprocess.PIPE,
+            [sys.executable, "-m", "lgmpose.benchmarks.worker"], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=self._stderr, text=True, bufsize=1)
         answer = self._ask({"spec": self.spec, "warmup": warmup})
         self.info = answer["ready"]

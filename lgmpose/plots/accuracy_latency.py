@@ -1,7 +1,7 @@
 """Accuracy against latency: one picture from a ``lgmpose bench --json`` file and a
 ``lgmpose accuracy --json`` file (matplotlib, the ``bench`` extra)::
 
-    python -m lgmpose.tools.accuracy_latency --bench bench.json --accuracy acc.json \\
+    python -m lgmpose.plots.accuracy_latency --bench bench.json --accuracy acc.json \\
         --same movenet_singlepose_lightning_int8=movenet_lightning_int8 --plot acc_latency.png
 
 Latency is each bench row's ratio to its peer (MoveNet Lightning int8 by default), so the x axis

@@ -12,17 +12,17 @@ from typing import Any
 
 import numpy as np
 
+from lgmpose.benchmarks.timing import BenchTarget
 from lgmpose.errors import LgmposeError
-from lgmpose.tools.bench import BenchTarget
 
 
 def ort_session(path: str | os.PathLike, threads: int, device: str = "cpu",
                 profile_prefix: str | None = None) -> Any:
     """An ONNX Runtime session with the thread count fixed and every graph optimisation on
-    (the options of :func:`lgmpose.inference.onnx_runtime.session_options`)."""
+    (the options of :func:`lgmpose.runtimes.onnx_runtime.session_options`)."""
     import onnxruntime as ort
 
-    from lgmpose.inference.onnx_runtime import session_options
+    from lgmpose.runtimes.onnx_runtime import session_options
 
     options = session_options(threads)
     if profile_prefix:
@@ -127,8 +127,8 @@ def export_onnx(module: Any, path: Path, batch: int, input_size: Sequence[int]) 
 
 
 def complexity(module: Any, input_size: Sequence[int]) -> tuple[int, int]:
-    """``(params, macs)`` of one forward pass for one crop, from :mod:`lgmpose.tools.flops`."""
-    from lgmpose.tools.flops import count_complexity
+    """``(params, macs)`` of one forward pass for one crop, from :mod:`lgmpose.benchmarks.flops`."""
+    from lgmpose.benchmarks.flops import count_complexity
 
     counted = count_complexity(module, tuple(input_size))
     return int(counted.params), int(counted.macs)

@@ -4,7 +4,7 @@ The ONNX models are scored by the same evaluation code as the checkpoint (the co
 validation set, its codec, flip test, OKS AP), through a thin module that hands each crop to an
 ONNX Runtime session, so the only difference between the rows is the runtime and the precision.
 
-    python -m lgmpose.tools.bench_accuracy --weights lgmpose/weights/lgm_pose_coco_256x192.pt \\
+    python -m lgmpose.benchmarks.int8_accuracy --weights lgmpose/weights/lgm_pose_coco_256x192.pt \\
         --calib ../shared/data/coco-mini/train2017 --config coco_mini_256x192.yaml
 """
 from __future__ import annotations
@@ -25,7 +25,7 @@ def onnx_module(path: str | os.PathLike, threads: int = 2) -> Any:
     import torch
     from torch import nn
 
-    from lgmpose.tools.bench_targets import onnx_input_shape, ort_session
+    from lgmpose.benchmarks.targets import onnx_input_shape, ort_session
 
     session = ort_session(path, threads)
     batch = onnx_input_shape(session)[0]
@@ -59,11 +59,11 @@ def compare_precisions(weights: str | os.PathLike, calib_dir: str | os.PathLike,
     move (the bundled checkpoint has seen 98 persons).
     """
     from lgmpose.engine import builders
-    from lgmpose.engine.checkpoint import load_model
     from lgmpose.engine.config import load_config
     from lgmpose.engine.evaluate import predict
     from lgmpose.export.exporter import export_onnx
     from lgmpose.export.quantize import export_int8
+    from lgmpose.models.checkpoint import load_model
 
     model = load_model(weights).eval()
     # the checkpoint's input size and codec, as `lgmpose eval` and PoseEstimator decode it
@@ -86,7 +86,7 @@ def compare_precisions(weights: str | os.PathLike, calib_dir: str | os.PathLike,
             results = predict(module, dataset, codec, flip_indices,
                               batch_size=int(cfg["test"]["batch_size"]),
                               shift_heatmap=bool(cfg["test"]["shift_heatmap"]))
-            metrics = builders.score(cfg, dataset, results, metainfo, data_root, "gt")
+            metrics = builders.validation_metrics(cfg, dataset, results, metainfo, data_root, "gt")
             reference = reference or results
             rows.append({"backend": backend, "precision": precision,
                          "boxes": "GT boxes", "flip_test": flip, "instances": len(results),

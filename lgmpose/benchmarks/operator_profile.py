@@ -25,7 +25,7 @@ class OpShare:
 def profile_onnx(path: str | os.PathLike, threads: int, runs: int = 200,
                  warmup: int = 20) -> list[OpShare]:
     """Per-operator-type time of one forward pass, most expensive first."""
-    from lgmpose.tools.bench_targets import onnx_input_shape, ort_session
+    from lgmpose.benchmarks.targets import onnx_input_shape, ort_session
 
     with tempfile.TemporaryDirectory(prefix="lgmpose-profile-") as tmp:
         session = ort_session(path, threads, profile_prefix=str(Path(tmp) / "profile"))

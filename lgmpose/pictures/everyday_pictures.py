@@ -1,7 +1,7 @@
 """Write the "everyday pictures" training folders and their person-box files from the public
 datasets they come from: Stanford 40 Actions and a CC BY 4.0 person-detection export.
 
-Run it as ``python -m lgmpose.tools.everyday_pictures stanford40 --source SRC --out DIR`` (or
+Run it as ``python -m lgmpose.pictures.everyday_pictures stanford40 --source SRC --out DIR`` (or
 ``make everyday-pictures``). ``SRC`` is either
 
 * a folder holding the official Stanford 40 download unpacked (``JPEGImages/``,
@@ -9,7 +9,7 @@ Run it as ``python -m lgmpose.tools.everyday_pictures stanford40 --source SRC --
 * a bare git snapshot of a public repository that carries those three folders (e.g.
   ``Mehranai/stanford40_pose`` at commit ``STANFORD40_COMMIT``).
 
-and ``python -m lgmpose.tools.everyday_pictures person_tracker --source GIT_DIR --out DIR`` for
+and ``python -m lgmpose.pictures.everyday_pictures person_tracker --source GIT_DIR --out DIR`` for
 the Roboflow "Capston2" v11 export (CC BY 4.0) kept in ``ahsanirfan961/Person-Tracker`` at commit
 ``PERSON_TRACKER_COMMIT`` (later deleted from that repository).
 

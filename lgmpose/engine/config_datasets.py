@@ -7,7 +7,7 @@ A source is a mapping; its kind is its own ``dataset`` key, else the config's ``
   with ``split`` None / ``all``, ``train`` or ``val`` (image numbers divisible by 20).
 
 Any source may also say ``facing: away`` (or ``towards``) to keep only the people whose labelled
-shoulders and hips show them turned that way (:func:`lgmpose.evaluation.breakdown.facing`):
+shoulders and hips show them turned that way (:func:`lgmpose.data.facing.facing`):
 listed a second time with ``facing: away`` and a ``weight``, a source's back views are drawn more
 often.
 
@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from lgmpose.data.facing import AWAY, TOWARDS, facing
 from lgmpose.errors import LgmposeError
-from lgmpose.evaluation.breakdown import AWAY, TOWARDS, facing
 
 __all__ = ["DATASETS", "FACING", "check_source_files", "dataset_kind", "keep_facing", "make_dataset",
            "resolve", "root_dir", "source_file", "source_kind", "sources", "val_kind",

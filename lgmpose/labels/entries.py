@@ -144,7 +144,7 @@ def video_entries(video: str | os.PathLike, frames_dir: str | os.PathLike,
     """Every ``every``-th frame of a video, written to ``frames_dir`` as
     ``<video name>_<frame number>.jpg`` (kept when it exists already, so an interrupted run
     resumes) so that the labels can be trained on; ids are the frame numbers plus one."""
-    from lgmpose.inference.sources import open_source
+    from lgmpose.inference.media import open_source
     from lgmpose.video.writers import write_image
 
     if every < 1:

@@ -5,7 +5,7 @@ statically quantised ONNX model, ONNX Runtime only) or the path of an ``.onnx`` 
 it is, ONNX Runtime only).
 
 The parent exports and quantises; every timed target then lives in its own process
-(:mod:`lgmpose.tools.bench_worker`), stopped while the others are timed, so that no idle runtime's
+(:mod:`lgmpose.benchmarks.worker`), stopped while the others are timed, so that no idle runtime's
 threads can take the cores from the one being timed. Targets are timed in groups, one per batch
 size (the peers and ``.onnx`` files with the first): the models of a group are interleaved block
 by block, and ratios are taken within a group.
@@ -19,8 +19,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from lgmpose.benchmarks.timing import (add_peer_ratios, add_ratios, environment, summarise,
+                                      time_in_blocks)
 from lgmpose.errors import LgmposeError
-from lgmpose.tools.bench import add_peer_ratios, add_ratios, environment, summarise, time_in_blocks
 
 BACKENDS = ("onnxruntime", "torch")
 INT8_SUFFIX = "_int8"
@@ -68,10 +69,10 @@ def _model_entries(settings: BenchSettings) -> list[tuple[str, str, str]]:
 
 def build_specs(settings: BenchSettings, workdir: Path,
                 log: Callable[[str], None] = print) -> list[list[dict[str, Any]]]:
-    """The worker specs (see :mod:`lgmpose.tools.bench_worker`), one group per batch size.
+    """The worker specs (see :mod:`lgmpose.benchmarks.worker`), one group per batch size.
 
     ONNX files are exported and quantised here, into ``workdir``."""
-    from lgmpose.tools.bench_targets import complexity, export_onnx
+    from lgmpose.benchmarks.targets import complexity, export_onnx
 
     unknown = [b for b in settings.backends if b not in BACKENDS]
     if unknown:
@@ -144,7 +145,7 @@ def build_specs(settings: BenchSettings, workdir: Path,
             if settings.device != "cpu":
                 log("peers are TFLite CPU models: skipped on " + settings.device)
             else:
-                from lgmpose.tools.peers import usable_peers
+                from lgmpose.benchmarks.peers import usable_peers
 
                 group += [{"kind": "peer", "name": spec.name, "path": str(path),
                            "threads": settings.threads}
@@ -176,7 +177,7 @@ def time_groups(groups: list[list[dict[str, Any]]], settings: BenchSettings,
                 log: Callable[[str], None] = print, pause_idle: bool = True
                 ) -> list[dict[str, Any]]:
     """Time each group's specs in worker processes, block-interleaved; one row per spec."""
-    from lgmpose.tools.bench_worker import WorkerRunner
+    from lgmpose.benchmarks.worker import WorkerRunner
 
     rows: list[dict[str, Any]] = []
     for index, group in enumerate(groups):

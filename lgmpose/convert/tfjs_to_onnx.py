@@ -1,6 +1,6 @@
 """Convert a TF.js graph model to ONNX and check the result against TensorFlow.
 
-The GraphDef is rebuilt from ``model.json`` by :mod:`lgmpose.tools.tfjs_graph`, converted by
+The GraphDef is rebuilt from ``model.json`` by :mod:`lgmpose.convert.tfjs_graph`, converted by
 tf2onnx, and both TensorFlow and ONNX Runtime run it on the same seeded random input of the right
 dtype and shape; the largest absolute difference per output decides whether the file is written.
 ``--fp16`` stores the float weights as fp16 initialisers followed by a ``Cast`` to fp32, so inputs,
@@ -104,7 +104,7 @@ def convert_tfjs(model_json: str | os.PathLike, output: str | os.PathLike, opset
     import onnx
     import onnxruntime as ort
 
-    from lgmpose.tools.tfjs_graph import build_graph_def, read_model_json
+    from lgmpose.convert.tfjs_graph import build_graph_def, read_model_json
     from lgmpose.utils.atomic import atomic_path
 
     source = Path(model_json)

@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from lgmpose.errors import LgmposeError
+from lgmpose.benchmarks.timing import BenchTarget
 from lgmpose.detectors.factory import litert_available
-from lgmpose.tools.bench import BenchTarget
+from lgmpose.errors import LgmposeError
 
 
 @dataclass(frozen=True)
@@ -164,7 +164,7 @@ def onnx_graph_counts(path: str | os.PathLike) -> tuple[int | None, int | None]:
 
 def onnx_peer_target(spec: PeerSpec, path: Path, threads: int, seed: int = 0) -> BenchTarget:
     """A :class:`BenchTarget` running an ONNX peer on a fixed input of its static shape."""
-    from lgmpose.tools.bench_targets import onnx_input_shape, ort_session
+    from lgmpose.benchmarks.targets import onnx_input_shape, ort_session
 
     session = ort_session(path, threads)
     shape = onnx_input_shape(session)

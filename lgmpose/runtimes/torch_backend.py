@@ -21,7 +21,7 @@ class TorchPoseModel:
         except ImportError:
             raise LgmposeError("backend 'torch' needs PyTorch (pip install 'lgmpose[torch]'); "
                                "or use backend='onnxruntime' with an .onnx model") from None
-        from lgmpose.engine.checkpoint import load_model
+        from lgmpose.models.checkpoint import load_model
 
         self.path = Path(path)
         if not self.path.is_file():
@@ -40,7 +40,7 @@ class TorchPoseModel:
         # load_model attaches the checkpoint's meta and config: the file is read once.
         # The model description is read once, the way ONNX metadata is read (ModelInfo.from_meta);
         # ``meta`` stays the checkpoint's dict, completed with the architecture's input size.
-        from lgmpose.inference.model_info import ModelInfo
+        from lgmpose.runtimes.model_info import ModelInfo
 
         self.meta = dict(self.model.meta or {})
         config = dict(self.model.model_config)

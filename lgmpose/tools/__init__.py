@@ -1,1 +1,0 @@
-"""Developer tools around the networks: complexity counting and ONNX export."""
