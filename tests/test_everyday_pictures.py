@@ -48,6 +48,14 @@ def test_coco_named_pictures_are_recognised():
     assert not ep.COCO_NAMED.match("-1-771x514_jpg.rf.4a7c61c61b38f126ef2871e9d6932533.jpg")
 
 
+def test_one_version_of_each_source_picture_with_its_tall_boxes():
+    tall, short = [0, 0, 50, 200], [0, 0, 20, 60]
+    pictures = [("train/b_jpg.rf.22.jpg", [tall]), ("train/a_jpg.rf.11.jpg", [short, tall]),
+                ("valid/a_jpg.rf.33.jpg", [tall]), ("test/c_jpg.rf.44.jpg", [short])]
+    once = ep.one_version_each(pictures, min_height=96)
+    assert once == [("train/a_jpg.rf.11.jpg", [tall]), ("train/b_jpg.rf.22.jpg", [tall])]
+
+
 def _stanford_tree(root: Path) -> None:
     (root / "JPEGImages").mkdir(parents=True)
     (root / "XMLAnnotations").mkdir()

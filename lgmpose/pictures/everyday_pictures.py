@@ -22,7 +22,9 @@ What is written (pictures byte for byte as published; nothing is re-encoded):
 * ``DIR/person_tracker/{train,valid,test}`` and ``..._boxes.json``: the export's pictures with its
   YOLO person boxes in pixels. Pictures named after a COCO image id (``000000NNNNNN_jpg...``) are
   left out: COCO val2017 pictures are for evaluation only, and the export does not say which
-  COCO split a picture is from.
+  COCO split a picture is from. ``DIR/person_tracker/boxes_once_h15.json``: what
+  ``labels/capston2.json.gz`` labels, one version of each source picture in each subset (the
+  subsets share some sources), its boxes at least 15% of the picture's height.
 
 The box files are what ``lgmpose pseudo-label --boxes-of`` reads; the label files in ``labels/``
 name the same pictures. Terms: Stanford 40 Actions is a research dataset (cite Yao et al., ICCV
@@ -51,6 +53,8 @@ PERSON_TRACKER_ROOT = "Capston2-11"
 VAL_EVERY = 10          # every 10th picture of Stanford 40's official test split is held out
 COCO_NAMED = re.compile(r"^\d{12}_(jpg|jpeg|png)\.rf\.", re.IGNORECASE)
 STRETCHED_SIZE = 640    # the export resized every picture to 640x640 (stretch)
+ROBOFLOW_COPY = re.compile(r"\.rf\.[0-9a-f]+\.(jpg|jpeg|png)$", re.IGNORECASE)
+MIN_HEIGHT = 0.15       # of the picture's height: smaller people are too small for the teacher
 
 
 # ---------------------------------------------------------------------------------------------
@@ -200,6 +204,7 @@ def yolo_boxes(text: str, width: int, height: int) -> list[list[float]]:
 
 def build_person_tracker(source: _Source, out: Path) -> dict[str, int]:
     counts: dict[str, int] = {"coco_named_left_out": 0, "written": 0}
+    once: list[tuple[str, list[list[float]]]] = []
     for subset in ("train", "valid", "test"):
         labels = {Path(rel).stem: data.decode() for rel, data in
                   source.files(f"{PERSON_TRACKER_ROOT}/{subset}/labels") if rel.endswith(".txt")}
@@ -220,7 +225,32 @@ def build_person_tracker(source: _Source, out: Path) -> dict[str, int]:
                          "pictures stretched to 640x640; COCO-named pictures left out")
         atomic_write_text(out / f"{subset}_boxes.json", json.dumps(data))
         counts[subset] = len(images)
+        once.extend(one_version_each([(f"{subset}/{n}", boxes[n]) for n in names],
+                                     MIN_HEIGHT * STRETCHED_SIZE))
+    images = [{"id": i, "file_name": n, "width": STRETCHED_SIZE, "height": STRETCHED_SIZE}
+              for i, (n, _) in enumerate(once, 1)]
+    data = _box_file(images, dict(once), "Capston2 v11 export, one version of each source "
+                     f"picture in each subset, person boxes at least {MIN_HEIGHT:.0%} of its "
+                     "height")
+    atomic_write_text(out / "boxes_once_h15.json", json.dumps(data))
+    counts["once_h15"] = len(images)
     return counts
+
+
+def one_version_each(pictures: list[tuple[str, list[list[float]]]], min_height: float
+                     ) -> list[tuple[str, list[list[float]]]]:
+    """The first (by name) version of each source picture that keeps a box ``min_height`` pixels
+    tall or more, with those boxes only. The export holds up to 8 cropped or sheared copies of a
+    source picture, named ``<source>_jpg.rf.<hash>.jpg``: the same people, nothing to learn twice."""
+    seen: set[str] = set()
+    out = []
+    for name, boxes in sorted(pictures):
+        tall = [b for b in boxes if b[3] >= min_height]
+        source = ROBOFLOW_COPY.sub("", name.split("/")[-1])
+        if tall and source not in seen:
+            seen.add(source)
+            out.append((name, tall))
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
