@@ -99,6 +99,31 @@ def _post(conn: http.client.HTTPConnection, body: bytes, content_type: str,
     return response.status
 
 
+def run_threads(threads: list[threading.Thread]) -> float:
+    """Start the threads, wait for all of them; the seconds it took."""
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - start
+
+
+def timed_request(conn: http.client.HTTPConnection, send) -> tuple[int | str, float,
+                                                                 http.client.HTTPConnection]:
+    """``send(conn)`` (a request returning its status), its seconds, and the connection to use
+    next: on a connection error the outcome is the error's name and a fresh connection replaces
+    the broken one."""
+    t0 = time.perf_counter()
+    try:
+        outcome: int | str = send(conn)
+    except (OSError, http.client.HTTPException, ValueError) as error:
+        outcome = type(error).__name__
+        conn.close()
+        conn = http.client.HTTPConnection(conn.host, conn.port, timeout=conn.timeout)
+    return outcome, time.perf_counter() - t0, conn
+
+
 def run_load(url: str, body: bytes, content_type: str = "image/jpeg", requests: int = 200,
              concurrency: int = 4, warmup: int = 10, server_pid: int | None = None,
              boxes: str | None = None) -> LoadResult:
@@ -141,14 +166,8 @@ def run_load(url: str, body: bytes, content_type: str = "image/jpeg", requests: 
                 i = next(counter)
                 if i >= requests:
                     return
-                t0 = time.perf_counter()
-                try:
-                    statuses[i] = _post(conn, body, content_type, path)
-                except (OSError, http.client.HTTPException, ValueError) as error:
-                    statuses[i] = type(error).__name__
-                    conn.close()
-                    conn = http.client.HTTPConnection(host, port, timeout=120)
-                latencies[i] = time.perf_counter() - t0
+                statuses[i], latencies[i], conn = timed_request(
+                    conn, lambda c: _post(c, body, content_type, path))
                 with lock:
                     done[0] += 1
                     if done[0] == half:
@@ -156,13 +175,8 @@ def run_load(url: str, body: bytes, content_type: str = "image/jpeg", requests: 
         finally:
             conn.close()
 
-    threads = [threading.Thread(target=client, daemon=True) for _ in range(concurrency)]
-    start = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - start
+    wall = run_threads([threading.Thread(target=client, daemon=True)
+                        for _ in range(concurrency)])
     rss_end = tree_rss(server_pid)
     errors = [s for s in statuses if s != 200]
     ms = 1000 * latencies

@@ -31,7 +31,8 @@ from pathlib import Path
 import numpy as np
 
 from lgmpose.errors import LgmposeError
-from lgmpose.serve.loadtest import _free_port, _serve_command, _stop, _wait_healthy, tree_rss
+from lgmpose.serve.loadtest import (_free_port, _serve_command, _stop, _wait_healthy,
+                                    run_threads, timed_request, tree_rss)
 
 __all__ = ["RequestKind", "request_kinds", "run_soak", "format_report", "main"]
 
@@ -151,14 +152,8 @@ def run_soak(host: str, port: int, server_pid: int | None, requests: int = 10_00
                     return
                 kind = kinds[plan[i]]
                 body = _body(kind, local, pictures, max_mb)
-                t0 = time.perf_counter()
-                try:
-                    outcome[i] = _post(conn, body, kind)
-                except (OSError, http.client.HTTPException, ValueError) as error:
-                    outcome[i] = type(error).__name__
-                    conn.close()
-                    conn = http.client.HTTPConnection(host, port, timeout=120)
-                latency[i] = time.perf_counter() - t0
+                outcome[i], latency[i], conn = timed_request(
+                    conn, lambda c: _post(c, body, kind))
                 with lock:
                     done[0] += 1
                     if done[0] == requests // 2:
@@ -186,13 +181,7 @@ def run_soak(host: str, port: int, server_pid: int | None, requests: int = 10_00
                 time.sleep(min(0.05, gap))
 
     threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(clients)]
-    threads.append(threading.Thread(target=hanger, daemon=True))
-    start = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - start
+    wall = run_threads(threads + [threading.Thread(target=hanger, daemon=True)])
     time.sleep(0.5)               # let the hung-up requests' handlers notice and finish
     rss["end"] = tree_rss(server_pid)
     health = _health(host, port)
