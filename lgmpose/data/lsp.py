@@ -45,6 +45,7 @@ import numpy as np
 
 from lgmpose.data.base import TopDownDataset
 from lgmpose.data.transforms import box_to_center_scale
+from lgmpose.defaults import BOX_PADDING, CODEC, INPUT_SIZE
 from lgmpose.errors import LgmposeError
 
 __all__ = ["LSP_JOINT_NAMES", "LSP_TO_COCO", "LspDataset", "LspRecords", "in_split", "load_lsp",
@@ -210,9 +211,9 @@ class LspDataset(TopDownDataset):
     of an image (reported in one warning).
     """
 
-    def __init__(self, mat_file, img_dir, metainfo="coco", input_size=(256, 192), codec="msra",
+    def __init__(self, mat_file, img_dir, metainfo="coco", input_size=INPUT_SIZE, codec=CODEC,
                  train: bool = False, aug: dict | None = None, seed: int = 0,
-                 padding: float = 1.25, indices=None, split: str | None = None,
+                 padding: float = BOX_PADDING, indices=None, split: str | None = None,
                  use_joint_weights: bool = False):
         super().__init__(metainfo, input_size, codec, train, aug, seed, use_joint_weights)
         if self.metainfo.num_keypoints != 17:
