@@ -44,6 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from lgmpose.data.base import TopDownDataset
+from lgmpose.data.metainfo import load_metainfo
 from lgmpose.data.transforms import box_to_center_scale
 from lgmpose.defaults import BOX_PADDING, CODEC, INPUT_SIZE
 from lgmpose.errors import LgmposeError
@@ -56,8 +57,10 @@ logger = logging.getLogger(__name__)
 LSP_JOINT_NAMES = ("right_ankle", "right_knee", "right_hip", "left_hip", "left_knee", "left_ankle",
                    "right_wrist", "right_elbow", "right_shoulder", "left_shoulder", "left_elbow",
                    "left_wrist", "neck", "head_top")
-# LSP joint i -> COCO-17 index (-1: not a COCO keypoint)
-LSP_TO_COCO = (16, 14, 12, 11, 13, 15, 10, 8, 6, 5, 7, 9, -1, -1)
+# LSP joint i -> its index in COCO's keypoint set, matched by name in the COCO metainfo (-1: not a
+# COCO keypoint: neck, head top)
+_COCO_NAMES = load_metainfo("coco").keypoint_names
+LSP_TO_COCO = tuple(_COCO_NAMES.index(n) if n in _COCO_NAMES else -1 for n in LSP_JOINT_NAMES)
 NECK, HEAD_TOP = 12, 13
 VAL_EVERY = 20
 BOX_MARGIN = 0.15
