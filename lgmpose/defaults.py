@@ -10,10 +10,22 @@ one default.
   score on different scales; for boxes read from a file, ``None`` keeps every box.
   Pseudo-labelling alone has a default of its own, :data:`LABEL_DET_THR`: only people a detector
   is sure of are labelled, since a wrong box teaches the student a wrong pose.
+
+The defaults of the standard COCO top-down recipe, each written only here (configs, datasets,
+codecs, the model description and the commands read them from this module):
+
+- :data:`INPUT_SIZE` ``(H, W)``: the model input, 256x192.
+- :data:`HEATMAP_STRIDE`: every pose network here outputs heatmaps at a quarter of its input, so
+  a heatmap size is always derived (input size // stride), never configured.
+- :data:`BOX_PADDING`: a person box is widened by this factor before cropping (HRNet / MMPose).
+- :data:`CODEC` and :data:`CODEC_SIGMA`: the heatmap codec (MSRA Gaussians) and its sigma in
+  heatmap pixels.
+- :data:`OKS_NMS_THR`: the OKS above which a pose is suppressed by a better one of its image.
 """
 from __future__ import annotations
 
-__all__ = ["KPT_THR", "RESCORE_THR", "LABEL_DET_THR", "MAX_PIXELS"]
+__all__ = ["KPT_THR", "RESCORE_THR", "LABEL_DET_THR", "MAX_PIXELS", "INPUT_SIZE", "HEATMAP_STRIDE",
+           "BOX_PADDING", "CODEC", "CODEC_SIGMA", "OKS_NMS_THR", "derived_heatmap_size"]
 
 KPT_THR = 0.3
 RESCORE_THR = 0.2
@@ -21,3 +33,15 @@ LABEL_DET_THR = 0.5
 # The largest picture (width x height) that predict and serve decode: a 20000x20000 picture takes
 # seconds and gigabytes; larger ones are refused from their header, before decoding.
 MAX_PIXELS = 50_000_000
+
+INPUT_SIZE = (256, 192)
+HEATMAP_STRIDE = 4
+BOX_PADDING = 1.25
+CODEC = "msra"
+CODEC_SIGMA = 2.0
+OKS_NMS_THR = 0.9
+
+
+def derived_heatmap_size(input_size, stride: int = HEATMAP_STRIDE) -> tuple[int, int]:
+    """The heatmap size ``(h, w)`` of a network taking ``input_size`` ``(H, W)``."""
+    return (int(input_size[0]) // stride, int(input_size[1]) // stride)

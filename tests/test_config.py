@@ -3,8 +3,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lgmpose.engine.config import (CONFIG_DIR, apply_overrides, load_config, parse_value,
-                                   save_config)
+from lgmpose.engine.config import (CONFIG_DIR, DEFAULTS, apply_overrides, load_config,
+                                   parse_value, save_config)
 from lgmpose.errors import LgmposeError
 
 REQUIRED = ["coco_256x192", "coco_384x288", "mpii_256x256",
@@ -152,3 +152,27 @@ def test_renamed_threshold_keys_are_still_read(tmp_path):
     assert load_config(old, ["test.vis_thr=0.1"])["test"]["rescore_thr"] == 0.1
     assert load_config("coco_256x192")["test"]["rescore_thr"] == 0.2
 
+
+
+def test_the_heatmap_size_is_derived_from_the_input_size(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("data: {input_size: [384, 288]}\n")
+    assert load_config(config)["data"]["heatmap_size"] == [96, 72]
+    # older configs state it: accepted when it is the derived size, refused otherwise
+    config.write_text("data: {input_size: [256, 256], heatmap_size: [64, 64]}\n")
+    assert load_config(config)["data"]["heatmap_size"] == [64, 64]
+    config.write_text("data: {input_size: [256, 256], heatmap_size: [32, 32]}\n")
+    with pytest.raises(LgmposeError, match="heatmap_size.*follows the input size"):
+        load_config(config)
+
+
+def test_the_base_config_states_only_what_differs_from_the_defaults():
+    def same_leaves(stated, defaults, prefix=""):
+        for key, value in stated.items():
+            if isinstance(value, dict) and isinstance(defaults.get(key), dict):
+                yield from same_leaves(value, defaults[key], prefix + key + ".")
+            elif key in defaults and defaults[key] == value:
+                yield prefix + key
+
+    stated = yaml.safe_load((CONFIG_DIR / "coco_256x192.yaml").read_text())
+    assert list(same_leaves(stated, DEFAULTS)) == []

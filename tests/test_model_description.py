@@ -106,8 +106,14 @@ def test_a_config_whose_sizes_disagree_fails_before_training():
     from lgmpose.engine.builders import build_codec
     from lgmpose.engine.config import load_config
 
-    cfg = load_config("coco_256x192", ["data.input_size=[384, 288]"])
-    with pytest.raises(LgmposeError, match=r"\[384, 288\].*\[64, 48\]"):
+    # the heatmap size follows the input size; a stated one that does not is refused
+    assert build_codec(load_config("coco_256x192", ["data.input_size=[384, 288]"])
+                       ).heatmap_size == (96, 72)
+    with pytest.raises(LgmposeError, match=r"heatmap_size \[64, 48\].*\[384, 288\]"):
+        load_config("coco_256x192", ["data.input_size=[384, 288]", "data.heatmap_size=[64, 48]"])
+    cfg = load_config("coco_256x192")
+    cfg["data"]["heatmap_size"] = [64, 64]       # e.g. a stored config edited by hand
+    with pytest.raises(LgmposeError, match=r"\[256, 192\] gives 64x48.*\[64, 64\]"):
         build_codec(cfg)
     cfg = load_config("coco_256x192")
     cfg["codec"]["input_size"] = [384, 288]     # e.g. a codec section copied from elsewhere

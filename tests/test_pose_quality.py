@@ -7,8 +7,8 @@ import pytest
 from inference_fakes import bright_spot_pose_model, spot_image
 from lgmpose import PoseEstimator
 from lgmpose.codecs import build_codec
-from lgmpose.codecs.quality import CROP_PADDING, expected_oks, pose_quality
-from lgmpose.data.crops import BOX_PADDING
+from lgmpose.codecs.quality import expected_oks, pose_quality
+from lgmpose.defaults import BOX_PADDING
 from lgmpose.data.metainfo import load_metainfo
 from lgmpose.inference.estimator import Person
 from lgmpose.scoring import rescore
@@ -55,10 +55,9 @@ def test_pose_quality_ranks_sharp_maps_above_spread_ones():
     # a box filling more of the crop is a larger person: the same spread costs less OKS
     larger = pose_quality(codec, heatmaps, keypoints, sigmas, box_share=np.array([0.9, 0.9]))
     assert (larger > quality).all()
-    assert np.allclose(pose_quality(codec, heatmaps, keypoints, sigmas, 1 / CROP_PADDING ** 2),
+    assert np.allclose(pose_quality(codec, heatmaps, keypoints, sigmas, 1 / BOX_PADDING ** 2),
                        quality)
     assert pose_quality(codec, heatmaps[:0], keypoints[:0], sigmas).shape == (0,)
-    assert CROP_PADDING == BOX_PADDING        # the crops it assumes are the ones we make
 
 
 def test_instance_score_includes_the_quality(tmp_path):

@@ -25,6 +25,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from lgmpose.defaults import INPUT_SIZE
+
 
 @dataclass
 class Complexity:
@@ -72,7 +74,7 @@ class _FunctionalCounter(TorchFunctionMode):
         return out
 
 
-def count_complexity(model: nn.Module, input_size: Sequence[int] = (256, 192)) -> Complexity:
+def count_complexity(model: nn.Module, input_size: Sequence[int] = INPUT_SIZE) -> Complexity:
     """Parameters and MACs of ``model`` for one ``[1, 3, H, W]`` image."""
     counter = _FunctionalCounter()
     module_macs = 0

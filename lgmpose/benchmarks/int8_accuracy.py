@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from lgmpose.defaults import BOX_PADDING
+
 
 def onnx_module(path: str | os.PathLike, threads: int = 2) -> Any:
     """An ``nn.Module`` whose forward runs the ONNX model crop by crop (its batch is static)."""
@@ -109,7 +111,7 @@ def _shift(results: list[dict[str, Any]], reference: list[dict[str, Any]], input
         # crop scale (w, h) has the input aspect ratio: w = sqrt(area * W / H)
         crop_width = float(np.sqrt(ref["area"] * width / height))
         shifts.append(distance * width / crop_width)
-        box_area = ref["area"] / (1.25 ** 2)  # the crop is the box padded x1.25
+        box_area = ref["area"] / BOX_PADDING ** 2  # the crop is the box padded
         oks.append(float(np.mean(np.exp(-distance ** 2 / (2 * box_area * (2 * sigmas) ** 2)))))
     flat = np.concatenate(shifts)
     return {"shift_px_median": round(float(np.median(flat)), 4),

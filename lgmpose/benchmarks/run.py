@@ -21,6 +21,7 @@ from typing import Any
 
 from lgmpose.benchmarks.timing import (add_peer_ratios, add_ratios, environment, summarise,
                                       time_in_blocks)
+from lgmpose.defaults import INPUT_SIZE
 from lgmpose.errors import LgmposeError
 
 BACKENDS = ("onnxruntime", "torch")
@@ -34,7 +35,7 @@ class BenchSettings:
     backends: list[str] = field(default_factory=lambda: ["onnxruntime", "torch"])
     batches: list[int] = field(default_factory=lambda: [1, 8])
     threads: int = 2
-    input_size: tuple[int, int] = (256, 192)
+    input_size: tuple[int, int] = INPUT_SIZE
     rounds: int = 5
     block: int = 20
     drop: int = 3

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from lgmpose.defaults import CODEC, CODEC_SIGMA, INPUT_SIZE, derived_heatmap_size
 from lgmpose.errors import LgmposeError
 
 __all__ = ["HeatmapCodec", "MSRAHeatmap", "DarkHeatmap", "UDPHeatmap", "CODECS", "build_codec",
@@ -145,11 +146,11 @@ class HeatmapCodec:
     unbiased = True      # Gaussian centred at the exact (sub-pixel) position
     flip_shift = True    # flip_heatmaps needs the one-pixel shift
 
-    def __init__(self, input_size=(256, 192), heatmap_size=None, sigma: float = 2.0,
+    def __init__(self, input_size=INPUT_SIZE, heatmap_size=None, sigma: float = CODEC_SIGMA,
                  refine: str | None = None):
         self.input_size = tuple(int(v) for v in input_size)
         if heatmap_size is None:
-            heatmap_size = (self.input_size[0] // 4, self.input_size[1] // 4)
+            heatmap_size = derived_heatmap_size(self.input_size)
         self.heatmap_size = tuple(int(v) for v in heatmap_size)
         if len(self.input_size) != 2 or len(self.heatmap_size) != 2 or min(self.heatmap_size) < 2:
             raise LgmposeError(f"codec {self.name!r}: sizes must be (H, W), got input_size="
@@ -290,15 +291,15 @@ class UDPHeatmap(HeatmapCodec):
 CODECS = {"msra": MSRAHeatmap, "dark": DarkHeatmap, "udp": UDPHeatmap}
 
 
-def build_codec(name: str = "msra", input_size=(256, 192), heatmap_size=None, sigma: float = 2.0,
-                **options) -> HeatmapCodec:
+def build_codec(name: str = CODEC, input_size=INPUT_SIZE, heatmap_size=None,
+                sigma: float = CODEC_SIGMA, **options) -> HeatmapCodec:
     """``msra`` | ``dark`` | ``udp`` (or a dict with ``name`` and the arguments, e.g. from a config).
 
-    ``heatmap_size`` defaults to a quarter of ``input_size``.
+    ``heatmap_size`` defaults to ``input_size`` // :data:`lgmpose.defaults.HEATMAP_STRIDE`.
     """
     if isinstance(name, dict):
         spec = dict(name)
-        name = spec.pop("name", spec.pop("type", "msra"))
+        name = spec.pop("name", spec.pop("type", CODEC))
         return build_codec(name, **spec)
     if isinstance(name, HeatmapCodec):
         return name
@@ -314,6 +315,6 @@ def needs_udp_warp(codec: "str | dict | HeatmapCodec | None") -> bool:
     checkpoint or an export stores it; ``None``: the default ``msra``) take the UDP warp."""
     if isinstance(codec, HeatmapCodec):
         return bool(codec.udp)
-    name = codec.get("name", "msra") if isinstance(codec, dict) else (codec or "msra")
+    name = codec.get("name", CODEC) if isinstance(codec, dict) else (codec or CODEC)
     cls = CODECS.get(str(name).lower())
     return bool(cls is not None and cls.udp)

@@ -10,14 +10,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["SEGMENT_TO_BOX", "CROP_PADDING", "expected_oks", "pose_quality"]
+from lgmpose.defaults import BOX_PADDING
+
+__all__ = ["SEGMENT_TO_BOX", "expected_oks", "pose_quality"]
 
 # A COCO person's segment area (OKS's s^2) against their box's: median 0.535 over the 1,354 people
 # with keypoints of val2017's annotations.
 SEGMENT_TO_BOX = 0.53
-# The crop around a box is this much larger on each axis (lgmpose.data.crops), so the box covers
-# 1 / 1.25^2 of the crop.
-CROP_PADDING = 1.25
 
 
 def expected_oks(heatmaps: np.ndarray, keypoints: np.ndarray, grid: tuple[np.ndarray, np.ndarray],
@@ -48,7 +47,8 @@ def pose_quality(codec, heatmaps: np.ndarray, keypoints: np.ndarray, sigmas: Seq
 
     A person's OKS area is their box's area in the crop times :data:`SEGMENT_TO_BOX`; ``box_share``
     (``[B]`` or one number) is the box's area over the crop's, both in image pixels (default: a
-    box whose aspect ratio is the crop's, ``1 / CROP_PADDING^2``).
+    box whose aspect ratio is the crop's, ``1 / BOX_PADDING^2``: the crop is that much larger on
+    each axis).
     """
     heatmaps = np.asarray(heatmaps, dtype=np.float32)
     if heatmaps.shape[0] == 0:
@@ -57,6 +57,6 @@ def pose_quality(codec, heatmaps: np.ndarray, keypoints: np.ndarray, sigmas: Seq
     xs = codec.to_input(np.stack([np.arange(w), np.zeros(w)], axis=1))[:, 0]
     ys = codec.to_input(np.stack([np.zeros(h), np.arange(h)], axis=1))[:, 1]
     h_in, w_in = codec.input_size
-    share = 1.0 / CROP_PADDING ** 2 if box_share is None else box_share
+    share = 1.0 / BOX_PADDING ** 2 if box_share is None else box_share
     areas = np.asarray(share, np.float32) * (h_in * w_in * SEGMENT_TO_BOX)
     return expected_oks(heatmaps, keypoints, (xs, ys), sigmas, areas).mean(axis=1)

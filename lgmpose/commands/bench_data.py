@@ -11,6 +11,8 @@ import os
 import time
 from pathlib import Path
 
+from lgmpose.defaults import CODEC, CODEC_SIGMA, INPUT_SIZE
+
 HELP = "measure data-loader throughput (samples/s with N workers) for a config or a dataset"
 NAME = "bench-data"
 
@@ -58,8 +60,8 @@ def _dataset_spec(args: argparse.Namespace) -> dict:
         "input_size": data.get("input_size"),
         "heatmap_size": data.get("heatmap_size"),
         "aug": data.get("aug") or {},
-        "codec": codec.get("name", "msra"),
-        "sigma": codec.get("sigma", 2.0),
+        "codec": codec.get("name", CODEC),
+        "sigma": codec.get("sigma", CODEC_SIGMA),
         "workers": data.get("workers", 2),
     }
     if args.codec:
@@ -67,7 +69,7 @@ def _dataset_spec(args: argparse.Namespace) -> dict:
     if args.input_size:
         spec["input_size"] = [int(v) for v in args.input_size.lower().split("x")]
     if spec["input_size"] is None:
-        spec["input_size"] = [256, 256] if spec["dataset"] == "mpii" else [256, 192]
+        spec["input_size"] = [256, 256] if spec["dataset"] == "mpii" else list(INPUT_SIZE)
     spec["metainfo"] = spec["metainfo"] or spec["dataset"]
     return spec
 

@@ -11,6 +11,8 @@ import json
 
 import numpy as np
 
+from lgmpose.defaults import BOX_PADDING, CODEC_SIGMA, HEATMAP_STRIDE, INPUT_SIZE
+
 HELP = "COCO AP of ground-truth keypoints sent through a codec's encode/decode (its upper bound)"
 NAME = "codec-check"
 
@@ -29,18 +31,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ann", required=True, help="COCO-format keypoint annotation file")
     parser.add_argument("--codec", default="dark",
                         help="msra, dark, udp, or a comma-separated list, or all (default: dark)")
-    parser.add_argument("--input-size", type=_size, default=(256, 192),
-                        help="model input HEIGHTxWIDTH (default: 256x192)")
+    parser.add_argument("--input-size", type=_size, default=INPUT_SIZE,
+                        help=f"model input HEIGHTxWIDTH (default: {INPUT_SIZE[0]}x{INPUT_SIZE[1]})")
     parser.add_argument("--heatmap-size", type=_size, default=None,
-                        help="HEIGHTxWIDTH (default: a quarter of the input size)")
-    parser.add_argument("--sigma", type=float, default=2.0, help="Gaussian sigma in heatmap pixels")
+                        help=f"HEIGHTxWIDTH (default: the input size / {HEATMAP_STRIDE})")
+    parser.add_argument("--sigma", type=float, default=CODEC_SIGMA,
+                        help="Gaussian sigma in heatmap pixels")
     parser.add_argument("--metainfo", default="coco",
                         help="coco, mpii or a metainfo YAML (keypoints and OKS sigmas)")
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object (AP, AP50, ...; keyed by codec for several)")
 
 
-def codec_round_trip(annotations: list[dict], codec, metainfo, padding: float = 1.25) -> list[dict]:
+def codec_round_trip(annotations: list[dict], codec, metainfo, padding: float = BOX_PADDING) -> list[dict]:
     """Every person with keypoints, through crop -> encode -> decode -> image: results for
     ``coco_keypoint_ap``."""
     from lgmpose.data.crops import box_to_crop, crop_matrix

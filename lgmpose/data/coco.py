@@ -17,6 +17,7 @@ import numpy as np
 
 from lgmpose.data.base import TopDownDataset
 from lgmpose.data.transforms import box_to_center_scale
+from lgmpose.defaults import BOX_PADDING, CODEC, INPUT_SIZE
 from lgmpose.errors import LgmposeError
 
 __all__ = ["CocoKeypointDataset", "load_coco_json"]
@@ -46,9 +47,9 @@ class CocoKeypointDataset(TopDownDataset):
     :class:`~lgmpose.data.pipeline.TopDownPipeline` (used when ``train``).
     """
 
-    def __init__(self, ann_file, img_dir, metainfo="coco", input_size=(256, 192), codec="msra",
+    def __init__(self, ann_file, img_dir, metainfo="coco", input_size=INPUT_SIZE, codec=CODEC,
                  train: bool = False, boxes: str = "gt", det_thr: float = 0.0,
-                 padding: float = 1.25, aug: dict | None = None, seed: int = 0,
+                 padding: float = BOX_PADDING, aug: dict | None = None, seed: int = 0,
                  use_joint_weights: bool = False, category_id: int | None = None):
         super().__init__(metainfo, input_size, codec, train, aug, seed, use_joint_weights)
         self.ann_file = os.fspath(ann_file)

@@ -14,11 +14,10 @@ import cv2
 import numpy as np
 
 from lgmpose.data.transforms import box_to_center_scale, flip_matrix, get_affine_transform
+from lgmpose.defaults import BOX_PADDING
 
 __all__ = ["BOX_PADDING", "box_to_crop", "crop_matrix", "area_prefilter", "crop_image", "crop_batch"]
 
-# A person box is widened by this factor on both sides before cropping (HRNet / MMPose).
-BOX_PADDING = 1.25
 
 
 def box_to_crop(boxes, input_size: Sequence[int], padding: float = BOX_PADDING):

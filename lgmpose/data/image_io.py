@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import cv2
 import numpy as np
 
+from lgmpose.data.image_probe import ImageError, probe_image, sniff_format
+from lgmpose.defaults import MAX_PIXELS
 from lgmpose.errors import LgmposeError
 
 __all__ = ["IMAGE_SUFFIXES", "list_images", "read_image"]
@@ -16,8 +19,6 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 def list_images(folder: str | os.PathLike, what: str = "image folder") -> list:
     """The pictures in ``folder`` (by suffix), sorted; an error naming it when it does not exist
     or holds none."""
-    from pathlib import Path
-
     folder = Path(folder)
     if not folder.is_dir():
         raise LgmposeError(f"{what} '{folder}' does not exist")
@@ -27,25 +28,39 @@ def list_images(folder: str | os.PathLike, what: str = "image folder") -> list:
     return files
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
-    """The image at ``path`` as BGR uint8 ``[H, W, 3]``.
+def read_image(path: str | os.PathLike, max_pixels: int | None = MAX_PIXELS) -> np.ndarray:
+    """The image at ``path`` as BGR uint8 ``[H, W, 3]``, or an ``LgmposeError`` naming it and
+    saying why not: the one reader of picture files (training data, labelling, predict).
 
-    OpenCV decodes a truncated JPEG without complaint (grey lower part); those are refused too, by
-    checking the end-of-image marker, so a training run never learns from half a picture.
+    JPEG, PNG, WebP and BMP files are checked from their bytes before decoding
+    (:mod:`lgmpose.data.image_probe`): OpenCV decodes a truncated JPEG without complaint (grey
+    lower part), so a file cut short is refused, as is one over ``max_pixels`` (width x height;
+    ``None``: no limit).
     """
-    path = os.fspath(path)
+    path = Path(path)
+    if not path.exists():
+        raise LgmposeError(f"cannot read image '{path}': file not found")
+    if path.is_dir():
+        raise LgmposeError(f"cannot read image '{path}': it is a folder")
     try:
-        data = np.fromfile(path, dtype=np.uint8)
+        data = np.fromfile(str(path), dtype=np.uint8)  # works with non-ASCII paths too
     except OSError as error:
-        raise LgmposeError(f"cannot read image {path!r}: {error.strerror or error}") from None
+        raise LgmposeError(f"cannot read image '{path}': {error.strerror or error}") from None
     if data.size == 0:
-        raise LgmposeError(f"cannot read image {path!r}: empty file")
-    head = data[:8].tobytes()
-    if head.startswith(b"\xff\xd8") and b"\xff\xd9" not in data[-1024:].tobytes():
-        raise LgmposeError(f"cannot read image {path!r}: truncated JPEG (no end-of-image marker)")
-    if head.startswith(b"\x89PNG") and b"IEND" not in data[-64:].tobytes():
-        raise LgmposeError(f"cannot read image {path!r}: truncated PNG")
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+        raise LgmposeError(f"cannot read image '{path}': empty file")
+    if sniff_format(data[:16].tobytes()) is not None:
+        try:
+            header = probe_image(data.tobytes())
+        except ImageError as error:
+            raise LgmposeError(f"cannot read image '{path}': {error}") from None
+        if max_pixels is not None and header.width * header.height > max_pixels:
+            raise LgmposeError(f"cannot read image '{path}': {header.width}x{header.height} = "
+                               f"{header.width * header.height / 1e6:.0f} megapixels, over the "
+                               f"limit of {max_pixels / 1e6:g} (--max-megapixels)")
+    try:
+        image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    except cv2.error:  # e.g. a picture over OpenCV's own pixel limit
+        image = None
     if image is None:
-        raise LgmposeError(f"cannot read image {path!r}: not an image file or corrupt")
+        raise LgmposeError(f"cannot read image '{path}': not an image file, or corrupt")
     return image

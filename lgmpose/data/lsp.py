@@ -44,7 +44,9 @@ from pathlib import Path
 import numpy as np
 
 from lgmpose.data.base import TopDownDataset
+from lgmpose.data.metainfo import load_metainfo
 from lgmpose.data.transforms import box_to_center_scale
+from lgmpose.defaults import BOX_PADDING, CODEC, INPUT_SIZE
 from lgmpose.errors import LgmposeError
 
 __all__ = ["LSP_JOINT_NAMES", "LSP_TO_COCO", "LspDataset", "LspRecords", "in_split", "load_lsp",
@@ -55,8 +57,10 @@ logger = logging.getLogger(__name__)
 LSP_JOINT_NAMES = ("right_ankle", "right_knee", "right_hip", "left_hip", "left_knee", "left_ankle",
                    "right_wrist", "right_elbow", "right_shoulder", "left_shoulder", "left_elbow",
                    "left_wrist", "neck", "head_top")
-# LSP joint i -> COCO-17 index (-1: not a COCO keypoint)
-LSP_TO_COCO = (16, 14, 12, 11, 13, 15, 10, 8, 6, 5, 7, 9, -1, -1)
+# LSP joint i -> its index in COCO's keypoint set, matched by name in the COCO metainfo (-1: not a
+# COCO keypoint: neck, head top)
+_COCO_NAMES = load_metainfo("coco").keypoint_names
+LSP_TO_COCO = tuple(_COCO_NAMES.index(n) if n in _COCO_NAMES else -1 for n in LSP_JOINT_NAMES)
 NECK, HEAD_TOP = 12, 13
 VAL_EVERY = 20
 BOX_MARGIN = 0.15
@@ -210,9 +214,9 @@ class LspDataset(TopDownDataset):
     of an image (reported in one warning).
     """
 
-    def __init__(self, mat_file, img_dir, metainfo="coco", input_size=(256, 192), codec="msra",
+    def __init__(self, mat_file, img_dir, metainfo="coco", input_size=INPUT_SIZE, codec=CODEC,
                  train: bool = False, aug: dict | None = None, seed: int = 0,
-                 padding: float = 1.25, indices=None, split: str | None = None,
+                 padding: float = BOX_PADDING, indices=None, split: str | None = None,
                  use_joint_weights: bool = False):
         super().__init__(metainfo, input_size, codec, train, aug, seed, use_joint_weights)
         if self.metainfo.num_keypoints != 17:

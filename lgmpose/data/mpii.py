@@ -21,6 +21,7 @@ import numpy as np
 
 from lgmpose.data.base import TopDownDataset
 from lgmpose.data.transforms import fix_aspect_ratio
+from lgmpose.defaults import BOX_PADDING, CODEC
 from lgmpose.errors import LgmposeError
 
 __all__ = ["MpiiDataset", "mpii_center_scale"]
@@ -34,7 +35,7 @@ def mpii_center_scale(center, person_scale, aspect_ratio: float = 1.0):
     size = float(person_scale) * PIXEL_STD
     if center[0] != -1:
         center[1] += 15.0 / PIXEL_STD * size
-    size *= 1.25
+    size *= BOX_PADDING
     scale = fix_aspect_ratio(np.array([size, size], dtype=np.float32), aspect_ratio)
     return center - 1.0, scale
 
@@ -55,7 +56,7 @@ class MpiiDataset(TopDownDataset):
     for the validation split). ``split`` (``train``, ``val`` or None = all) selects records of the
     record format by ``isValidation``; the json format is already split."""
 
-    def __init__(self, ann_file, img_dir, metainfo="mpii", input_size=(256, 256), codec="msra",
+    def __init__(self, ann_file, img_dir, metainfo="mpii", input_size=(256, 256), codec=CODEC,
                  train: bool = False, split: str | None = None, aug: dict | None = None,
                  seed: int = 0, use_joint_weights: bool = False):
         super().__init__(metainfo, input_size, codec, train, aug, seed, use_joint_weights)
@@ -97,7 +98,7 @@ class MpiiDataset(TopDownDataset):
             labelled = np.asarray(entry.get("joints_vis", [1] * 16)).reshape(16) > 0
             center, scale = mpii_center_scale(entry["center"], entry["scale"], aspect)
         stem = Path(name).stem
-        box_wh = scale / 1.25
+        box_wh = scale / BOX_PADDING
         return {
             "image_file": self.img_dir / name,
             "image_id": int(stem) if stem.isdigit() else -1,

@@ -11,6 +11,7 @@ from lgmpose.codecs import HeatmapCodec, build_codec
 from lgmpose.data import transforms as T
 from lgmpose.data.crops import crop_image, crop_matrix
 from lgmpose.data.metainfo import MetaInfo, load_metainfo
+from lgmpose.defaults import CODEC, INPUT_SIZE
 
 __all__ = ["TopDownPipeline"]
 
@@ -30,7 +31,7 @@ class TopDownPipeline:
     ``use_joint_weights`` multiplies the target weights by the metainfo's joint weights.
     """
 
-    def __init__(self, input_size=(256, 192), codec: HeatmapCodec | str | dict | None = "msra",
+    def __init__(self, input_size=INPUT_SIZE, codec: HeatmapCodec | str | dict | None = CODEC,
                  metainfo: MetaInfo | str = "coco", train: bool = False, flip_prob: float = 0.5,
                  half_body_prob: float = 0.3, half_body_min_joints: int = 8,
                  scale_factor: float = 0.35, rot_factor: float = 45.0, rot_prob: float = 0.6,

@@ -21,6 +21,8 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from lgmpose.defaults import BOX_PADDING
+
 __all__ = [
     "IMAGENET_MEAN", "IMAGENET_STD", "box_to_center_scale", "fix_aspect_ratio",
     "get_affine_transform", "warp_affine", "transform_points", "flip_matrix",
@@ -45,7 +47,7 @@ def fix_aspect_ratio(scale: np.ndarray, aspect_ratio: float) -> np.ndarray:
                      np.where(wider, w / aspect_ratio, h)], axis=-1).astype(np.float32)
 
 
-def box_to_center_scale(box_xywh, aspect_ratio: float, padding: float = 1.25):
+def box_to_center_scale(box_xywh, aspect_ratio: float, padding: float = BOX_PADDING):
     """``[x, y, w, h]`` (or ``[N, 4]``) -> ``center (x, y)``, ``scale (w, h)``, both float32.
 
     ``aspect_ratio`` is the model input's ``W / H`` (0.75 for 256x192). The box is first fixed to that
@@ -267,7 +269,7 @@ _TRUNCATION_SIDES = (("bottom", 0.6), ("left", 0.15), ("right", 0.15), ("top", 0
 
 def random_truncation(keypoints, visible, center, scale, aspect_ratio: float,
                       rng: np.random.Generator, prob: float = 0.0, keep: tuple[float, float] = (
-                          0.4, 0.85), min_joints: int = 4, padding: float = 1.25):
+                          0.4, 0.85), min_joints: int = 4, padding: float = BOX_PADDING):
     """Simulate a person cut off by the picture's border (COCO has many; sports photos few).
 
     With probability ``prob``, one side is drawn (bottom mostly) and the picture ends at a line

@@ -15,7 +15,7 @@ The config's ``data`` section (see configs/coco_256x192.yaml)::
       boxes: gt                     # or a detection json for COCO val
       det_thr: 0.0                  # detection boxes scoring below this are dropped
       input_size: [H, W]
-      heatmap_size: [h, w]          # must be input_size / 4 (checked by build_codec)
+      # heatmap_size: derived (input_size // HEATMAP_STRIDE); a stated one must equal it
       aug: {...}                    # TopDownPipeline options
 """
 from __future__ import annotations
@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from lgmpose.defaults import CODEC, HEATMAP_STRIDE, derived_heatmap_size
 from lgmpose.engine.config_datasets import make_dataset as _make
 from lgmpose.engine.config_datasets import resolve as _path
 from lgmpose.engine.config_datasets import root_dir as _root
@@ -49,12 +50,12 @@ def build_metainfo(cfg: Mapping[str, Any]):
 def build_codec(cfg: Mapping[str, Any]):
     from lgmpose.codecs import build_codec as _build
 
-    from lgmpose.runtimes.model_info import HEATMAP_STRIDE
-
     spec = dict(cfg["codec"])
-    name = spec.pop("name", "msra")
+    name = spec.pop("name", CODEC)
     input_size = [int(v) for v in cfg["data"]["input_size"]]
-    heatmap_size = [int(v) for v in cfg["data"]["heatmap_size"]]
+    stated_size = cfg["data"].get("heatmap_size")
+    heatmap_size = ([int(v) for v in stated_size] if stated_size is not None
+                    else list(derived_heatmap_size(input_size)))
     # The network's heatmaps are its input / HEATMAP_STRIDE: any other size fails at the first
     # loss with a bare shape error, so say which sizes disagree before training starts.
     for key, given in (("input_size", input_size), ("heatmap_size", heatmap_size)):
@@ -62,12 +63,13 @@ def build_codec(cfg: Mapping[str, Any]):
         if stated is not None and [int(v) for v in stated] != given:
             raise LgmposeError(f"config: codec.{key} {list(stated)} differs from data.{key} "
                                f"{given}; drop codec.{key} (the codec follows data)")
-    expected = [input_size[0] // HEATMAP_STRIDE, input_size[1] // HEATMAP_STRIDE]
+    expected = list(derived_heatmap_size(input_size))
     if heatmap_size != expected or any(v % HEATMAP_STRIDE for v in input_size):
         raise LgmposeError(f"config: data.input_size {input_size} gives {expected[0]}x"
                            f"{expected[1]} heatmaps (stride {HEATMAP_STRIDE}), but "
-                           f"data.heatmap_size is {heatmap_size}; set data.heatmap_size to "
-                           f"{expected} (or input_size and heatmap_size together)")
+                           f"data.heatmap_size is {heatmap_size}; drop data.heatmap_size (it "
+                           f"follows the input size, whose sides must be multiples of "
+                           f"{HEATMAP_STRIDE})")
     return _build(name, input_size=tuple(input_size), heatmap_size=tuple(heatmap_size), **spec)
 
 

@@ -23,7 +23,8 @@ from typing import Any
 
 import yaml
 
-from lgmpose.defaults import RESCORE_THR
+from lgmpose.defaults import (CODEC, CODEC_SIGMA, HEATMAP_STRIDE, INPUT_SIZE, OKS_NMS_THR,
+                              RESCORE_THR, derived_heatmap_size)
 from lgmpose.errors import LgmposeError
 from lgmpose.utils.atomic import atomic_write_text
 
@@ -45,56 +46,64 @@ __all__ = [
 # given by path.
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 
-# The standard recipe of the lightweight top-down methods (Lite-HRNet, SimpleBaseline), which the
-# files under configs/ cite value by value. Sections whose keys are free-form: `model` (passed to
-# `create_model`) and the dataset source entries.
+# The standard recipe of the lightweight top-down methods LGM-Pose is compared with, written only
+# here: configs/coco_256x192.yaml and every other config state only what differs. Sources:
+#  [LH]  Lite-HRNet's official config, HRNet/Lite-HRNet
+#        configs/top_down/lite_hrnet/coco/litehrnet_18_coco_256x192.py
+#  [SB]  SimpleBaseline (Xiao et al., ECCV 2018) / HRNet (Sun et al., CVPR 2019): MSE on Gaussian
+#        heatmaps with target weights, flip test with the one-pixel shift.
+# Sections whose keys are free-form: `model` (passed to `create_model`; num_keypoints and
+# input_size come from data) and the dataset source entries.
 DEFAULTS: dict[str, Any] = {
     "model": {"name": "lgm_pose"},
     "data": {
         "dataset": "coco",
         "metainfo": "coco",
-        "root": "data/coco",
+        "root": "data/coco",        # standard layout; `--data-root DIR` replaces it
         "train": {"ann_file": "annotations/person_keypoints_train2017.json", "img_dir": "train2017"},
         "val": {"ann_file": "annotations/person_keypoints_val2017.json", "img_dir": "val2017"},
-        # `gt` or a detection-result json (COCO format, category person), relative to `root`.
+        # `gt` or a detection-result json (COCO format, category person), relative to `root`,
+        # e.g. person_detection_results/COCO_val2017_detections_AP_H_56_person.json [LH, SB]
         "boxes": "gt",
-        "det_thr": 0.0,             # detection boxes scoring below this are dropped
+        "det_thr": 0.0,             # detection boxes below this are dropped; 0: keep all [LH]
         # Per-keypoint loss weights in training: null (all 1), "metainfo" (the metainfo's
         # joint_weights) or a list with one number per keypoint.
         "joint_weights": None,
-        "input_size": [256, 192],
-        "heatmap_size": [64, 48],
-        "workers": 4,
+        "input_size": list(INPUT_SIZE),  # (H, W) [LH] image_size [192, 256] (W, H)
+        # Derived by load_config as input_size // HEATMAP_STRIDE (lgmpose.defaults); a config
+        # may state it (older ones do) only with that value.
+        "heatmap_size": None,
+        "workers": 4,               # [LH] workers_per_gpu=4
         "aug": {
-            "flip_prob": 0.5,
-            "half_body_prob": 0.3,
-            "half_body_min_joints": 8,
-            "scale_factor": 0.25,
-            "rot_factor": 30.0,
-            "rot_prob": 0.6,
+            "flip_prob": 0.5,       # [LH] TopDownRandomFlip
+            "half_body_prob": 0.3,  # [LH] TopDownHalfBodyTransform prob_half_body
+            "half_body_min_joints": 8,  # [LH] num_joints_half_body
+            "scale_factor": 0.25,   # [LH] TopDownGetRandomScaleRotation
+            "rot_factor": 30.0,     # [LH]
+            "rot_prob": 0.6,        # rotation drawn for 60% of samples (HRNet/mmpose 0.x)
         },
     },
-    "codec": {"name": "msra", "sigma": 2.0},
+    "codec": {"name": CODEC, "sigma": CODEC_SIGMA},  # MSRA Gaussians [LH, SB], sigma=2 [LH]
     "train": {
-        "epochs": 210,
-        "batch_size": 64,
-        "optimizer": "adam",
-        "lr": 2.0e-3,
-        "weight_decay": 0.0,
-        "warmup_iters": 500,
-        "warmup_ratio": 1.0e-3,
-        "lr_steps": [170, 200],
+        "epochs": 210,              # [LH] total_epochs
+        "batch_size": 64,           # per process (GPU) [LH] samples_per_gpu=64
+        "optimizer": "adam",        # [LH]
+        "lr": 2.0e-3,               # [LH] (mmpose 1.x: 5e-4 scaled for 8x64)
+        "weight_decay": 0.0,        # [LH] none
+        "warmup_iters": 500,        # [LH] linear warm-up, 500 iterations
+        "warmup_ratio": 1.0e-3,     # [LH] from 0.001 x lr
+        "lr_steps": [170, 200],     # [LH] step=[170, 200]
         "lr_gamma": 0.1,
         "lr_policy": "step",        # step (lr_steps, lr_gamma) | cosine (to min_lr_ratio x lr)
         "min_lr_ratio": 0.0,
         "loss": "mse",              # mse | fg_mse | softmax_ce (see lgmpose.engine.losses)
-        "val_interval": 10,
+        "val_interval": 10,         # [LH] evaluation interval=10
         "seed": 0,
-        "amp": True,
-        "cpu_bf16": False,          # bf16 autocast when training on the CPU
-        "channels_last": True,
+        "amp": True,                # fp16 autocast on CUDA only
+        "cpu_bf16": False,          # bf16 autocast on the CPU: pays only with AVX512-BF16 or AMX
+        "channels_last": True,      # on CUDA only
         "grad_clip": 0.0,
-        "checkpoint_interval": 0,
+        "checkpoint_interval": 0,   # > 0: also write last.pt every this many iterations
         "max_iters_per_epoch": 0,
         "tensorboard": True,
         "init_from": None,          # a checkpoint (or "bundled") whose weights start the run
@@ -106,12 +115,14 @@ DEFAULTS: dict[str, Any] = {
         "soft_targets": None,
     },
     "test": {
-        "flip": True,
-        "shift_heatmap": True,
+        "flip": True,               # [LH] flip_test=True
+        "shift_heatmap": True,      # [LH] shift_heatmap=True
         "batch_size": 64,
-        "oks_nms_thr": 0.9,
-        "rescore_thr": RESCORE_THR,
-        "pose_quality": False,      # true: the instance score also counts the pose's quality
+        "oks_nms_thr": OKS_NMS_THR,  # [LH] oks_thr=0.9
+        "rescore_thr": RESCORE_THR,  # [LH] vis_thr=0.2 (keypoints counted in the rescoring)
+        # true: the instance score also counts the pose's expected OKS by its heatmaps
+        # (lgmpose.codecs.quality); [LH] the rescoring alone
+        "pose_quality": False,
     },
 }
 
@@ -289,11 +300,24 @@ def load_config(name_or_path: str | Path, overrides: Iterable[str] = ()) -> dict
     return cfg
 
 
-def _validate(cfg: Mapping[str, Any], name: str) -> None:
-    for key in ("data.input_size", "data.heatmap_size"):
-        value = _lookup(cfg, key)
-        if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) for v in value)):
-            raise LgmposeError(f"config {name!r}: {key} must be [height, width], got {value!r}")
+def _is_size(value: Any) -> bool:
+    return isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) for v in value)
+
+
+def _validate(cfg: dict[str, Any], name: str) -> None:
+    input_size = cfg["data"]["input_size"]
+    if not _is_size(input_size):
+        raise LgmposeError(f"config {name!r}: data.input_size must be [height, width], "
+                           f"got {input_size!r}")
+    # The heatmap size is the network's: derived, never chosen. A stated one (older configs and
+    # runs' config.yaml) is accepted when it is that size.
+    derived = list(derived_heatmap_size(input_size))
+    stated = cfg["data"].get("heatmap_size")
+    if stated is not None and stated != derived:
+        raise LgmposeError(f"config {name!r}: data.heatmap_size {stated!r} is not data.input_size "
+                           f"{input_size} // {HEATMAP_STRIDE} = {derived}; the heatmap size "
+                           f"follows the input size: drop data.heatmap_size")
+    cfg["data"]["heatmap_size"] = derived
     if not isinstance(cfg["model"].get("name"), str):
         raise LgmposeError(f"config {name!r}: model.name is missing")
     for key in ("train.epochs", "train.batch_size", "test.batch_size"):

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from lgmpose.defaults import RESCORE_THR
+from lgmpose.defaults import OKS_NMS_THR, RESCORE_THR
 from lgmpose.errors import LgmposeError
 from lgmpose.scoring import rescore
 
@@ -121,7 +121,7 @@ def keypoint_similarity(keypoints: np.ndarray, truth: np.ndarray, areas: np.ndar
     return mean, count
 
 
-def oks_nms(keypoints, scores, areas, sigmas, threshold: float = 0.9,
+def oks_nms(keypoints, scores, areas, sigmas, threshold: float = OKS_NMS_THR,
             vis_threshold: float | None = None) -> list[int]:
     """Greedy NMS on poses ``[N, K, 3]``: keep the best, drop the others with OKS > ``threshold``."""
     keypoints = np.asarray(keypoints, dtype=np.float64)
@@ -141,7 +141,7 @@ def oks_nms(keypoints, scores, areas, sigmas, threshold: float = 0.9,
 
 
 def make_coco_results(image_ids: Sequence[int], keypoints, keypoint_scores, box_scores, areas,
-                      sigmas, nms_threshold: float | None = 0.9, rescore_thr: float = RESCORE_THR,
+                      sigmas, nms_threshold: float | None = OKS_NMS_THR, rescore_thr: float = RESCORE_THR,
                       category_id: int = 1) -> list[dict]:
     """Per-person predictions -> COCO result dicts, rescored and OKS-NMSed per image.
 

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from lgmpose.data import transforms as T
-from lgmpose.data.crops import BOX_PADDING
+from lgmpose.defaults import BOX_PADDING
 
 __all__ = ["EVAL_KEEP", "truncate_person", "truncate_people", "blank_beyond"]
 

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from lgmpose.defaults import BOX_PADDING
 from lgmpose.errors import LgmposeError
 
 CALIBRATION_METHODS = ("minmax", "percentile", "entropy")
@@ -96,7 +97,7 @@ def calibration_crops(calib_dir: str | os.PathLike, input_size: Sequence[int],
             center, scale = box_to_center_scale(whole, width / height, padding=1.0)
             scale = _shrink_to_fit(scale, image.shape[1], image.shape[0])
         else:
-            center, scale = box_to_center_scale(box, width / height, padding=1.25)
+            center, scale = box_to_center_scale(box, width / height, padding=BOX_PADDING)
         matrix = crop_matrix(center, scale, (height, width), udp=udp)
         crops.append(normalize_image(crop_image(image, matrix, (height, width))))
     return np.stack(crops).astype(np.float32)

@@ -14,8 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from lgmpose.data.image_io import IMAGE_SUFFIXES
-from lgmpose.data.image_probe import ImageError, probe_image, sniff_format
+from lgmpose.data.image_io import IMAGE_SUFFIXES, read_image
 from lgmpose.defaults import MAX_PIXELS
 from lgmpose.errors import LgmposeError
 from lgmpose.utils.quiet import quiet_stderr
@@ -24,38 +23,6 @@ __all__ = ["IMAGE_SUFFIXES", "VIDEO_SUFFIXES", "read_image", "as_image", "Frame"
            "open_source"]
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"}
-
-
-def read_image(path: str | os.PathLike, max_pixels: int | None = MAX_PIXELS) -> np.ndarray:
-    """A BGR uint8 image, or an ``LgmposeError`` saying why not. JPEG, PNG, WebP and BMP files
-    are checked from their header first: a truncated file, or one over ``max_pixels`` (width x
-    height), is refused before decoding."""
-    path = Path(path)
-    if not path.exists():
-        raise LgmposeError(f"cannot read image '{path}': file not found")
-    if path.is_dir():
-        raise LgmposeError(f"cannot read image '{path}': it is a folder")
-    try:
-        data = np.fromfile(str(path), dtype=np.uint8)  # works with non-ASCII paths too
-    except OSError as error:
-        raise LgmposeError(f"cannot read image '{path}': {error.strerror or error}") from None
-    head = data[:16].tobytes()
-    if sniff_format(head) is not None:
-        try:
-            header = probe_image(data.tobytes())
-        except ImageError as error:
-            raise LgmposeError(f"cannot read image '{path}': {error}") from None
-        if max_pixels is not None and header.width * header.height > max_pixels:
-            raise LgmposeError(f"cannot read image '{path}': {header.width}x{header.height} = "
-                               f"{header.width * header.height / 1e6:.0f} megapixels, over the "
-                               f"limit of {max_pixels / 1e6:g} (--max-megapixels)")
-    try:
-        image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    except cv2.error:  # e.g. a picture over OpenCV's own pixel limit
-        image = None
-    if image is None:
-        raise LgmposeError(f"cannot read image '{path}': not an image file, or corrupt")
-    return image
 
 
 def as_image(image) -> np.ndarray:

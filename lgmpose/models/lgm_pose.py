@@ -22,6 +22,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from lgmpose.defaults import INPUT_SIZE
 from lgmpose.models.layers import ConvBNAct, DeconvBNAct, InvertedResidual, build_heatmap_norm
 from lgmpose.models.mobilevim import MobileViM
 from lgmpose.models.registry import register_model
@@ -37,7 +38,7 @@ class LGMPose(nn.Module):
     ``vim_depths[i]`` LARMs (skipped where the depth is 0).
     """
 
-    def __init__(self, num_keypoints: int = 17, input_size: Sequence[int] = (256, 192),
+    def __init__(self, num_keypoints: int = 17, input_size: Sequence[int] = INPUT_SIZE,
                  stem_channels: int = 16, stem_blocks: int = 1, stem_expand: float = 1,
                  channels: Sequence[int] = (24, 48, 96, 128),
                  mv2_blocks: Sequence[int] = (1, 2, 1, 0),

@@ -9,6 +9,8 @@ from collections.abc import Callable, Sequence
 
 from torch import nn
 
+from lgmpose.defaults import INPUT_SIZE
+
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {}
 
 
@@ -28,7 +30,7 @@ def list_models() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def create_model(name: str, num_keypoints: int = 17, input_size: Sequence[int] = (256, 192),
+def create_model(name: str, num_keypoints: int = 17, input_size: Sequence[int] = INPUT_SIZE,
                  **overrides) -> nn.Module:
     """Build a registered model; ``model.model_config`` holds everything needed to rebuild it.
 

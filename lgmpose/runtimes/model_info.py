@@ -9,16 +9,16 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lgmpose.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from lgmpose.defaults import CODEC, CODEC_SIGMA, HEATMAP_STRIDE, INPUT_SIZE, derived_heatmap_size
 
 __all__ = ["HEATMAP_STRIDE", "ModelInfo"]
 
-HEATMAP_STRIDE = 4   # every pose network here outputs heatmaps at a quarter of its input
 
 
 @dataclass
 class ModelInfo:
-    input_size: tuple[int, int] = (256, 192)
-    codec: dict = field(default_factory=lambda: {"name": "msra", "sigma": 2.0})
+    input_size: tuple[int, int] = INPUT_SIZE
+    codec: dict = field(default_factory=lambda: {"name": CODEC, "sigma": CODEC_SIGMA})
     dataset: str = "coco"
     keypoint_names: list[str] | None = None
     metainfo: dict | None = None     # a full keypoint-set description (custom datasets)
@@ -36,8 +36,7 @@ class ModelInfo:
     @property
     def heatmap_size(self) -> tuple[int, int]:
         """Derived from the input size and the network's output stride, never stored apart."""
-        return (self.input_size[0] // self.heatmap_stride,
-                self.input_size[1] // self.heatmap_stride)
+        return derived_heatmap_size(self.input_size, self.heatmap_stride)
 
     def codec_config(self) -> dict:
         """The complete codec spec (``name``, settings, ``input_size``, ``heatmap_size``) that
@@ -45,7 +44,7 @@ class ModelInfo:
         reader (eval, predict, bench) builds its codec from this, so that one file is decoded
         one way."""
         settings = {k: v for k, v in self.codec.items() if k not in ("input_size", "heatmap_size")}
-        return {"name": "msra", **settings, "input_size": list(self.input_size),
+        return {"name": CODEC, **settings, "input_size": list(self.input_size),
                 "heatmap_size": list(self.heatmap_size)}
 
     def to_meta(self) -> dict:

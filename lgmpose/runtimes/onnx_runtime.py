@@ -10,8 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
+from lgmpose.defaults import HEATMAP_STRIDE
 from lgmpose.errors import LgmposeError
-from lgmpose.runtimes.model_info import HEATMAP_STRIDE, ModelInfo
+from lgmpose.runtimes.model_info import ModelInfo
 
 __all__ = ["create_session", "OnnxPoseModel", "providers_for", "session_options"]
 
