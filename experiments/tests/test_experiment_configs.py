@@ -25,11 +25,11 @@ def test_every_experiment_config_loads_by_path():
 
 
 def test_the_shipped_recipe_is_the_last_stage_flattened():
-    """``lgmpose/configs/bundled_256x192.yaml`` states every value of stage 27's chain
-    (``everyday_256x192_stage27.yaml`` on ``everyday_256x192.yaml`` on ``coco_256x192.yaml`` on
+    """``lgmpose/configs/bundled_256x192.yaml`` states every value of stage 29's chain
+    (``everyday_256x192_stage29.yaml`` on ``everyday_256x192.yaml`` on ``coco_256x192.yaml`` on
     the defaults), no more, no less."""
     flat = load_config("bundled_256x192")
-    chain = load_config(CONFIGS / "everyday_256x192_stage27.yaml")
+    chain = load_config(CONFIGS / "everyday_256x192_stage29.yaml")
     assert _without_meta(flat) == _without_meta(chain)
     assert "_base_" not in yaml.safe_load((CONFIG_DIR / "bundled_256x192.yaml").read_text())
 
