@@ -288,7 +288,6 @@ def lsp_to_coco(mat_file, img_dir, out_json, split: str | None = None) -> Path:
     number), 17 x 3 keypoints with v = 2 labelled / 0 unlabelled, the box of :func:`lsp_box`,
     ``area`` = box area, ``num_keypoints``, and the COCO person category. ``file_name`` is the
     image's name inside ``img_dir``. Written atomically; returns the path."""
-    from lgmpose.data.metainfo import load_metainfo
     from lgmpose.utils.atomic import atomic_write_text
 
     entries = load_lsp(mat_file, img_dir, split)
@@ -323,11 +322,13 @@ def lsp_to_coco(mat_file, img_dir, out_json, split: str | None = None) -> Path:
     return out
 
 
-# COCO indices of the joints LSP has, by group, and the two torso diagonals.
-PCK_GROUPS = {"Shoulder": (5, 6), "Elbow": (7, 8), "Wrist": (9, 10), "Hip": (11, 12),
-              "Knee": (13, 14), "Ankle": (15, 16)}
-TORSO_DIAGONALS = ((5, 12), (6, 11))  # left shoulder - right hip, right shoulder - left hip
-TORSO_SIDES = ((5, 11), (6, 12))      # left shoulder - left hip, right shoulder - right hip
+# COCO indices of the joints LSP has, by group (left, right), and the torso's diagonals and sides.
+PCK_GROUPS = {group.capitalize(): (_COCO_NAMES.index(f"left_{group}"),
+                                   _COCO_NAMES.index(f"right_{group}"))
+              for group in ("shoulder", "elbow", "wrist", "hip", "knee", "ankle")}
+(_L_SHOULDER, _R_SHOULDER), (_L_HIP, _R_HIP) = PCK_GROUPS["Shoulder"], PCK_GROUPS["Hip"]
+TORSO_DIAGONALS = ((_L_SHOULDER, _R_HIP), (_R_SHOULDER, _L_HIP))
+TORSO_SIDES = ((_L_SHOULDER, _L_HIP), (_R_SHOULDER, _R_HIP))
 
 
 def lsp_pck(preds, records, threshold: float = 0.2) -> dict:
