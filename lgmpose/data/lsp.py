@@ -49,8 +49,8 @@ from lgmpose.data.transforms import box_to_center_scale
 from lgmpose.defaults import BOX_PADDING, CODEC, INPUT_SIZE
 from lgmpose.errors import LgmposeError
 
-__all__ = ["LSP_JOINT_NAMES", "LSP_TO_COCO", "LspDataset", "LspRecords", "in_split", "load_lsp",
-           "lsp_box", "lsp_pck", "lsp_to_coco", "read_lsp_joints"]
+__all__ = ["LSP_JOINT_NAMES", "LSP_TO_COCO", "PCK_THR", "LspDataset", "LspRecords", "in_split",
+           "load_lsp", "lsp_box", "lsp_pck", "lsp_to_coco", "read_lsp_joints"]
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +63,7 @@ _COCO_NAMES = load_metainfo("coco").keypoint_names
 LSP_TO_COCO = tuple(_COCO_NAMES.index(n) if n in _COCO_NAMES else -1 for n in LSP_JOINT_NAMES)
 NECK, HEAD_TOP = 12, 13
 VAL_EVERY = 20
+PCK_THR = 0.2  # of the torso size: the usual LSP protocol
 BOX_MARGIN = 0.15
 HEAD_EXTENSION = 0.2
 _DIGITS = {"lsp": (4, 5), "lspet": (5, 4)}
@@ -331,7 +332,7 @@ TORSO_DIAGONALS = ((_L_SHOULDER, _R_HIP), (_R_SHOULDER, _L_HIP))
 TORSO_SIDES = ((_L_SHOULDER, _L_HIP), (_R_SHOULDER, _R_HIP))
 
 
-def lsp_pck(preds, records, threshold: float = 0.2) -> dict:
+def lsp_pck(preds, records, threshold: float = PCK_THR) -> dict:
     """PCK@``threshold`` of the torso size, in percent, over the labelled LSP joints.
 
     ``preds [N, 17, 2]`` in image pixels; ``records``: the dataset records of the same persons
