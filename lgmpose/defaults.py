@@ -14,7 +14,8 @@ one default.
 The defaults of the standard COCO top-down recipe, each written only here (configs, datasets,
 codecs, the model description and the commands read them from this module):
 
-- :data:`INPUT_SIZE` ``(H, W)``: the model input, 256x192.
+- :data:`INPUT_SIZE` ``(H, W)``: the model input, 256x192; :data:`MPII_INPUT_SIZE`, 256x256, is
+  MPII's (its standard protocol crops squares).
 - :data:`HEATMAP_STRIDE`: every pose network here outputs heatmaps at a quarter of its input, so
   a heatmap size is always derived (input size // stride), never configured.
 - :data:`BOX_PADDING`: a person box is widened by this factor before cropping (HRNet / MMPose).
@@ -24,8 +25,9 @@ codecs, the model description and the commands read them from this module):
 """
 from __future__ import annotations
 
-__all__ = ["KPT_THR", "RESCORE_THR", "LABEL_DET_THR", "MAX_PIXELS", "INPUT_SIZE", "HEATMAP_STRIDE",
-           "BOX_PADDING", "CODEC", "CODEC_SIGMA", "OKS_NMS_THR", "derived_heatmap_size"]
+__all__ = ["KPT_THR", "RESCORE_THR", "LABEL_DET_THR", "MAX_PIXELS", "INPUT_SIZE",
+           "MPII_INPUT_SIZE", "HEATMAP_STRIDE", "BOX_PADDING", "CODEC", "CODEC_SIGMA",
+           "OKS_NMS_THR", "derived_heatmap_size"]
 
 KPT_THR = 0.3
 RESCORE_THR = 0.2
@@ -35,6 +37,7 @@ LABEL_DET_THR = 0.5
 MAX_PIXELS = 50_000_000
 
 INPUT_SIZE = (256, 192)
+MPII_INPUT_SIZE = (256, 256)
 HEATMAP_STRIDE = 4
 BOX_PADDING = 1.25
 CODEC = "msra"

@@ -113,6 +113,16 @@ def test_keypoint_names_come_from_metainfo(tmp_path):
     assert onnx_metadata(path)["keypoint_names"] == list(load_metainfo("coco").keypoint_names)
 
 
+def test_default_keypoint_names_are_the_built_in_set_of_that_size():
+    from lgmpose.data.metainfo import load_metainfo
+    from lgmpose.export.exporter import default_keypoint_names
+
+    for name in ("coco", "mpii"):
+        names = list(load_metainfo(name).keypoint_names)
+        assert default_keypoint_names(len(names)) == names
+    assert default_keypoint_names(3) == ["kpt_0", "kpt_1", "kpt_2"]
+
+
 def test_wrong_number_of_names(tmp_path):
     with pytest.raises(LgmposeError, match="3 keypoint names"):
         export_onnx(create_model("lgm_pose"), tmp_path / "m.onnx", keypoint_names=["a", "b", "c"])

@@ -127,6 +127,7 @@ def test_page_finds_what_the_estimator_finds(server_url, camera_browser):
 def test_page_crop_equals_opencv(server_url, camera_browser):
     """The crop (area prefilter + bilinear warp) and the detector's resize, pixel for pixel."""
     from lgmpose.data.crops import box_to_crop, crop_image, crop_matrix
+    from lgmpose.defaults import BOX_PADDING
 
     driver = camera_browser
     driver.get(f"{server_url}/?kpt_thr=0")
@@ -145,13 +146,13 @@ def test_page_crop_equals_opencv(server_url, camera_browser):
         const c = new OffscreenCanvas(bmp.width, bmp.height).getContext('2d');
         c.drawImage(bmp, 0, 0);
         const img = c.getImageData(0, 0, bmp.width, bmp.height);
-        const crop = g.boxToCrop(arguments[1], [256, 192]);
+        const crop = g.boxToCrop(arguments[1], [256, 192], arguments[4]);
         const m = g.cropMatrix(crop.center, crop.scale, [256, 192], true);
         const out = im.cropImage(img, m, 256, 192);
         const small = im.resizeLinear(img, arguments[2], arguments[3]);
         const b64 = (a) => btoa(Array.from(a, (v) => String.fromCharCode(v)).join(''));
         return [b64(out.data), b64(small.data)];""" % PNG_BLOB, png_base64(image), box, resized.shape[1],
-                    resized.shape[0])
+                    resized.shape[0], BOX_PADDING)
     crop = np.frombuffer(base64.b64decode(got[0]), np.uint8).reshape(256, 192, 4)[..., :3]
     small = np.frombuffer(base64.b64decode(got[1]), np.uint8).reshape(*resized.shape[:2], 4)
     diff = np.abs(crop[..., ::-1].astype(int) - expected)

@@ -37,6 +37,7 @@ def test_model_description_carries_the_pipeline(client):
     assert pose["input_size"] == [256, 192] and pose["num_keypoints"] == 17
     assert pose["codec"] == {"name": "udp", "sigma": 2.0, "refine": "dark"}
     assert pose["mean"] == pytest.approx([123.675, 116.28, 103.53])
+    assert pose["box_padding"] == 1.25
     assert len(pose["sigmas"]) == 17
     assert config["detector"]["name"] == "nanodet" and config["detector"]["det_thr"] == 0.3
     # The drawing fields are /v1/model's.

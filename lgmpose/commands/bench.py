@@ -9,7 +9,9 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from lgmpose.defaults import INPUT_SIZE
 from lgmpose.utils.cli_options import positive_int
+from lgmpose.utils.sizes import format_size
 
 HELP = "measure latency and throughput of pose models side by side on this machine"
 
@@ -35,8 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="threads for every runtime (default: 2)")
     parser.add_argument("--batch", type=lambda t: [positive_int(b) for b in _csv(t)],
                         default=[1, 8], help="comma-separated batch sizes (default: 1,8)")
-    parser.add_argument("--input-size", default="256x192",
-                        help="model input HEIGHTxWIDTH (default: 256x192)")
+    parser.add_argument("--input-size", default=format_size(INPUT_SIZE),
+                        help=f"model input HEIGHTxWIDTH (default: {format_size(INPUT_SIZE)})")
     parser.add_argument("--repeats", type=positive_int, default=5,
                         help="rounds; each round times every model for one block, each model "
                              "in its own process, the others stopped meanwhile (default: 5)")

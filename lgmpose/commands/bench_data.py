@@ -11,7 +11,8 @@ import os
 import time
 from pathlib import Path
 
-from lgmpose.defaults import CODEC, CODEC_SIGMA, INPUT_SIZE
+from lgmpose.defaults import CODEC, CODEC_SIGMA, INPUT_SIZE, MPII_INPUT_SIZE
+from lgmpose.utils.sizes import format_size, parse_size
 
 HELP = "measure data-loader throughput (samples/s with N workers) for a config or a dataset"
 NAME = "bench-data"
@@ -33,7 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--samples", type=int, default=256, help="samples per measurement")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--codec", help="msra, dark or udp (default: the config's, else msra)")
-    parser.add_argument("--input-size", help="HEIGHTxWIDTH (default: the config's, else 256x192)")
+    parser.add_argument("--input-size", help="HEIGHTxWIDTH (default: the config's, else "
+                        f"{format_size(INPUT_SIZE)}; MPII: {format_size(MPII_INPUT_SIZE)})")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -58,7 +60,6 @@ def _dataset_spec(args: argparse.Namespace) -> dict:
         "ann_file": args.ann or (str(root / split["ann_file"]) if "ann_file" in split else None),
         "img_dir": args.images or (str(root / split["img_dir"]) if "img_dir" in split else None),
         "input_size": data.get("input_size"),
-        "heatmap_size": data.get("heatmap_size"),
         "aug": data.get("aug") or {},
         "codec": codec.get("name", CODEC),
         "sigma": codec.get("sigma", CODEC_SIGMA),
@@ -67,9 +68,9 @@ def _dataset_spec(args: argparse.Namespace) -> dict:
     if args.codec:
         spec["codec"] = args.codec
     if args.input_size:
-        spec["input_size"] = [int(v) for v in args.input_size.lower().split("x")]
+        spec["input_size"] = list(parse_size(args.input_size))
     if spec["input_size"] is None:
-        spec["input_size"] = [256, 256] if spec["dataset"] == "mpii" else list(INPUT_SIZE)
+        spec["input_size"] = list(MPII_INPUT_SIZE if spec["dataset"] == "mpii" else INPUT_SIZE)
     spec["metainfo"] = spec["metainfo"] or spec["dataset"]
     return spec
 
@@ -84,8 +85,7 @@ def build_dataset(spec: dict, train: bool):
     for key, kind in (("ann_file", "annotation file"), ("img_dir", "image folder")):
         if not os.path.exists(spec[key]):
             raise LgmposeError(f"{kind} {spec[key]!r} does not exist")
-    codec = build_codec(spec["codec"], input_size=spec["input_size"],
-                        heatmap_size=spec["heatmap_size"], sigma=spec["sigma"])
+    codec = build_codec(spec["codec"], input_size=spec["input_size"], sigma=spec["sigma"])
     aug = spec["aug"] if train else None
     if spec["dataset"] == "mpii":
         from lgmpose.data.mpii import MpiiDataset

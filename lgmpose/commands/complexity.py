@@ -4,12 +4,16 @@ from __future__ import annotations
 import argparse
 import json
 
+from lgmpose.defaults import INPUT_SIZE
+from lgmpose.utils.sizes import format_size
+
 HELP = "print a model's parameters, multiply-accumulates (MACs) and FLOPs (= 2 x MACs)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="registered model name, e.g. lgm_pose or lite_hrnet_18")
-    parser.add_argument("--input-size", default="256x192", help="HEIGHTxWIDTH (default 256x192)")
+    parser.add_argument("--input-size", default=format_size(INPUT_SIZE),
+                        help=f"HEIGHTxWIDTH (default {format_size(INPUT_SIZE)})")
     parser.add_argument("--num-keypoints", type=int, default=17, help="heatmaps (default 17)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead")
 
@@ -17,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from lgmpose.benchmarks.flops import count_complexity
     from lgmpose.models import create_model
-    from lgmpose.utils.sizes import format_size, parse_size
+    from lgmpose.utils.sizes import parse_size
 
     size = parse_size(args.input_size)
     model = create_model(args.model, num_keypoints=args.num_keypoints, input_size=size)

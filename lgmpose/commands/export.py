@@ -4,6 +4,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from lgmpose.defaults import INPUT_SIZE
+from lgmpose.utils.sizes import format_size
+
 HELP = "export a model (optionally with trained weights) to ONNX, fp32 or int8"
 
 
@@ -16,7 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     weights.add_argument("--random-weights", action="store_true",
                          help="export MODEL untrained (random weights: for timing and tests "
                               "only, its poses mean nothing)")
-    parser.add_argument("--input-size", default=None, help="HEIGHTxWIDTH (default 256x192)")
+    parser.add_argument("--input-size", default=None,
+                        help=f"HEIGHTxWIDTH (default {format_size(INPUT_SIZE)})")
     parser.add_argument("--num-keypoints", type=int, default=None, help="heatmaps (default 17)")
     parser.add_argument("--batch-size", type=int, default=1, help="static batch size (default 1)")
     parser.add_argument("--dynamic-batch", action="store_true",
@@ -71,7 +75,7 @@ def _export(args: argparse.Namespace, output: Path) -> int:
         from lgmpose.models import create_model
 
         model = create_model(args.model, num_keypoints=args.num_keypoints or 17,
-                             input_size=parse_size(args.input_size or "256x192"))
+                             input_size=parse_size(args.input_size or INPUT_SIZE))
     if output.suffix == ".pt":
         # A release checkpoint: weights, model config and meta, without the training state.
         if not args.weights or args.int8:

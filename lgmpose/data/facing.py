@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from lgmpose.data.metainfo import load_metainfo
+
 __all__ = ["AWAY", "SIDE_VIEW", "TOWARDS", "UNDECIDED", "facing"]
 
 TOWARDS, AWAY, UNDECIDED = 1, -1, 0
-# COCO-17 indices
-_L_SHOULDER, _R_SHOULDER, _L_HIP, _R_HIP = 5, 6, 11, 12
+_L_SHOULDER, _R_SHOULDER, _L_HIP, _R_HIP = (
+    load_metainfo("coco").index(name) for name in ("left_shoulder", "right_shoulder", "left_hip",
+                                                   "right_hip"))
 # below this (left-right extent against the torso's length, squared) a person is seen from the side
 SIDE_VIEW = 0.15
 

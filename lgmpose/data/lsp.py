@@ -49,8 +49,8 @@ from lgmpose.data.transforms import box_to_center_scale
 from lgmpose.defaults import BOX_PADDING, CODEC, INPUT_SIZE
 from lgmpose.errors import LgmposeError
 
-__all__ = ["LSP_JOINT_NAMES", "LSP_TO_COCO", "LspDataset", "LspRecords", "in_split", "load_lsp",
-           "lsp_box", "lsp_pck", "lsp_to_coco", "read_lsp_joints"]
+__all__ = ["LSP_JOINT_NAMES", "LSP_TO_COCO", "PCK_THR", "LspDataset", "LspRecords", "in_split",
+           "load_lsp", "lsp_box", "lsp_pck", "lsp_to_coco", "read_lsp_joints"]
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +63,7 @@ _COCO_NAMES = load_metainfo("coco").keypoint_names
 LSP_TO_COCO = tuple(_COCO_NAMES.index(n) if n in _COCO_NAMES else -1 for n in LSP_JOINT_NAMES)
 NECK, HEAD_TOP = 12, 13
 VAL_EVERY = 20
+PCK_THR = 0.2  # of the torso size: the usual LSP protocol
 BOX_MARGIN = 0.15
 HEAD_EXTENSION = 0.2
 _DIGITS = {"lsp": (4, 5), "lspet": (5, 4)}
@@ -288,7 +289,6 @@ def lsp_to_coco(mat_file, img_dir, out_json, split: str | None = None) -> Path:
     number), 17 x 3 keypoints with v = 2 labelled / 0 unlabelled, the box of :func:`lsp_box`,
     ``area`` = box area, ``num_keypoints``, and the COCO person category. ``file_name`` is the
     image's name inside ``img_dir``. Written atomically; returns the path."""
-    from lgmpose.data.metainfo import load_metainfo
     from lgmpose.utils.atomic import atomic_write_text
 
     entries = load_lsp(mat_file, img_dir, split)
@@ -323,14 +323,16 @@ def lsp_to_coco(mat_file, img_dir, out_json, split: str | None = None) -> Path:
     return out
 
 
-# COCO indices of the joints LSP has, by group, and the two torso diagonals.
-PCK_GROUPS = {"Shoulder": (5, 6), "Elbow": (7, 8), "Wrist": (9, 10), "Hip": (11, 12),
-              "Knee": (13, 14), "Ankle": (15, 16)}
-TORSO_DIAGONALS = ((5, 12), (6, 11))  # left shoulder - right hip, right shoulder - left hip
-TORSO_SIDES = ((5, 11), (6, 12))      # left shoulder - left hip, right shoulder - right hip
+# COCO indices of the joints LSP has, by group (left, right), and the torso's diagonals and sides.
+PCK_GROUPS = {group.capitalize(): (_COCO_NAMES.index(f"left_{group}"),
+                                   _COCO_NAMES.index(f"right_{group}"))
+              for group in ("shoulder", "elbow", "wrist", "hip", "knee", "ankle")}
+(_L_SHOULDER, _R_SHOULDER), (_L_HIP, _R_HIP) = PCK_GROUPS["Shoulder"], PCK_GROUPS["Hip"]
+TORSO_DIAGONALS = ((_L_SHOULDER, _R_HIP), (_R_SHOULDER, _L_HIP))
+TORSO_SIDES = ((_L_SHOULDER, _L_HIP), (_R_SHOULDER, _R_HIP))
 
 
-def lsp_pck(preds, records, threshold: float = 0.2) -> dict:
+def lsp_pck(preds, records, threshold: float = PCK_THR) -> dict:
     """PCK@``threshold`` of the torso size, in percent, over the labelled LSP joints.
 
     ``preds [N, 17, 2]`` in image pixels; ``records``: the dataset records of the same persons

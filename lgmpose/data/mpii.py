@@ -21,7 +21,7 @@ import numpy as np
 
 from lgmpose.data.base import TopDownDataset
 from lgmpose.data.transforms import fix_aspect_ratio
-from lgmpose.defaults import BOX_PADDING, CODEC
+from lgmpose.defaults import BOX_PADDING, CODEC, MPII_INPUT_SIZE
 from lgmpose.errors import LgmposeError
 
 __all__ = ["MpiiDataset", "mpii_center_scale"]
@@ -56,7 +56,7 @@ class MpiiDataset(TopDownDataset):
     for the validation split). ``split`` (``train``, ``val`` or None = all) selects records of the
     record format by ``isValidation``; the json format is already split."""
 
-    def __init__(self, ann_file, img_dir, metainfo="mpii", input_size=(256, 256), codec=CODEC,
+    def __init__(self, ann_file, img_dir, metainfo="mpii", input_size=MPII_INPUT_SIZE, codec=CODEC,
                  train: bool = False, split: str | None = None, aug: dict | None = None,
                  seed: int = 0, use_joint_weights: bool = False):
         super().__init__(metainfo, input_size, codec, train, aug, seed, use_joint_weights)

@@ -26,12 +26,13 @@ from typing import Any
 import numpy as np
 
 from lgmpose.data.facing import AWAY, TOWARDS
+from lgmpose.data.metainfo import load_metainfo
 
 __all__ = ["person_oks", "max_overlap", "group_people", "breakdown_rows", "GROUPS"]
 
 GROUPS: dict[str, list[str]] = {
     "size": ["small (< 32^2)", "medium (32^2-96^2)", "large (> 96^2)"],
-    "labelled keypoints": ["1-7", "8-12", "13-17"],
+    "labelled keypoints": ["1-7", "8-12", f"13-{load_metainfo('coco').num_keypoints}"],
     "overlap (IoU with a neighbour)": ["none", "0-0.1", "0.1-0.3", ">= 0.3"],
     "facing": ["towards the camera", "away from the camera"],
 }

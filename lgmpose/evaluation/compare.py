@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from lgmpose.defaults import RESCORE_THR
 from lgmpose.errors import LgmposeError
 from lgmpose.utils.bundled import BUNDLED, bundled_weights
 
@@ -431,7 +432,7 @@ def compare_lsp(models: Sequence[str], mat_file: str | os.PathLike, img_dir: str
                 log: Log | None = None) -> dict[str, Any]:
     """LSP / LSPET PCK@0.2 (torso) of every model with the boxes of
     :func:`~lgmpose.data.lsp.lsp_box`: ``{"dataset": ..., "rows": [...]}``."""
-    from lgmpose.data.lsp import load_lsp, lsp_pck
+    from lgmpose.data.lsp import PCK_THR, load_lsp, lsp_pck
 
     specs = resolve_models(models)
     _images_dir(img_dir)
@@ -447,7 +448,7 @@ def compare_lsp(models: Sequence[str], mat_file: str | os.PathLike, img_dir: str
     records = [r for r, k in zip(records, kept) if k]
     rows = []
     for spec, runner, k, sec in zip(specs, runners, kpts, seconds):
-        pck = lsp_pck(k[kept], records, threshold=0.2)
+        pck = lsp_pck(k[kept], records, threshold=PCK_THR)
         rows.append({**_row(spec, runner, len(records), sec),
                      **{key: (round(v, 2) if isinstance(v, float) else v)
                         for key, v in pck.items() if key not in ("persons",)},
@@ -455,7 +456,7 @@ def compare_lsp(models: Sequence[str], mat_file: str | os.PathLike, img_dir: str
     return {"dataset": {"kind": "lsp", "mat_file": os.fspath(mat_file),
                         "img_dir": os.fspath(img_dir), "split": split or "all",
                         "persons": int(kept.sum()), "skipped": int((~kept).sum()),
-                        "threshold": 0.2, "boxes": "joint extent (lsp_box)", "threads": threads},
+                        "threshold": PCK_THR, "boxes": "joint extent (lsp_box)", "threads": threads},
             "rows": rows}
 
 
@@ -476,7 +477,7 @@ def format_report(report: dict[str, Any], markdown: bool = False) -> str:
         columns = [c for c in LSP_COLUMNS if any(c in r for r in report["rows"])]
         scored = {r.get("pck_persons") for r in report["rows"]} - {None}
         with_torso = f" ({scored.pop()} with a torso to normalise by)" if len(scored) == 1 else ""
-        title = (f"PCK@0.2 (torso), {dataset['persons']} persons{with_torso}, split "
+        title = (f"PCK@{dataset['threshold']:g} (torso), {dataset['persons']} persons{with_torso}, split "
                  f"{dataset['split']} ({dataset['mat_file']})")
         digits = 2
     header = ["model", "runtime", "input", "flip", *columns, "ms/person"]
@@ -496,7 +497,7 @@ def format_report(report: dict[str, Any], markdown: bool = False) -> str:
                        f"{row['kept_score']:.3f}")
     if dataset["kind"] == "coco":
         ranked = [r["name"] for r in report["rows"] if r.get("pose_quality")]
-        out.append("instance score: the mean of the keypoint scores above 0.2"
+        out.append(f"instance score: the mean of the keypoint scores above {RESCORE_THR:g}"
                    + (f", times the pose's quality for {', '.join(ranked)}" if ranked else ""))
         boot = report.get("bootstrap")
         if boot:

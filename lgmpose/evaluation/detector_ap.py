@@ -17,9 +17,9 @@ import os
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 
+from lgmpose.data.image_io import read_image
 from lgmpose.errors import LgmposeError
 from lgmpose.detectors import PersonDetector
 
@@ -33,10 +33,7 @@ def detect_coco(detector: PersonDetector, ann_file: str | os.PathLike,
     images = json.loads(Path(ann_file).read_text())["images"]
     results, elapsed = [], 0.0
     for info in images:
-        path = Path(image_dir) / info["file_name"]
-        image = cv2.imread(str(path))
-        if image is None:
-            raise LgmposeError(f"cannot read image '{path}'")
+        image = read_image(Path(image_dir) / info["file_name"])
         start = time.perf_counter()
         boxes, scores = detector(image)
         elapsed += time.perf_counter() - start

@@ -21,17 +21,17 @@ OPSET = 17
 
 
 def default_keypoint_names(num_keypoints: int) -> list[str]:
-    """COCO / MPII names from the dataset metainfo when K matches, else ``kpt_0..``."""
-    dataset = {17: "coco", 16: "mpii"}.get(num_keypoints)
-    if dataset is not None:
-        try:
-            from lgmpose.data.metainfo import load_metainfo
+    """The names of the built-in keypoint set (COCO, MPII) with ``num_keypoints`` keypoints, else
+    ``kpt_0..``."""
+    try:
+        from lgmpose.data.metainfo import builtin_metainfo_names, load_metainfo
 
+        for dataset in builtin_metainfo_names():
             names = list(load_metainfo(dataset).keypoint_names)
             if len(names) == num_keypoints:
                 return names
-        except Exception:  # metainfo not available: generic names are still valid metadata
-            pass
+    except Exception:  # metainfo not available: generic names are still valid metadata
+        pass
     return [f"kpt_{i}" for i in range(num_keypoints)]
 
 

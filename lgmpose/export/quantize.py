@@ -63,12 +63,9 @@ def calibration_crops(calib_dir: str | os.PathLike, input_size: Sequence[int],
                       coco_json: str | os.PathLike | None = None, max_crops: int = 128,
                       seed: int = 0, udp: bool = False) -> np.ndarray:
     """Up to ``max_crops`` normalised person crops ``[N, 3, H, W]`` from the images in a folder."""
-    import cv2
-
     from lgmpose.data.crops import crop_image, crop_matrix
+    from lgmpose.data.image_io import list_images, read_image
     from lgmpose.data.transforms import box_to_center_scale, normalize_image
-
-    from lgmpose.data.image_io import list_images
 
     folder = Path(calib_dir)
     images = list_images(folder, "calibration folder")
@@ -89,9 +86,7 @@ def calibration_crops(calib_dir: str | os.PathLike, input_size: Sequence[int],
     crops = []
     for index in sorted(order):
         path, box = items[index]
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if image is None:
-            raise LgmposeError(f"cannot read image '{path}': not an image file")
+        image = read_image(path)
         if box is None:  # the whole image, centre part at the input aspect ratio
             whole = [0.0, 0.0, float(image.shape[1]), float(image.shape[0])]
             center, scale = box_to_center_scale(whole, width / height, padding=1.0)

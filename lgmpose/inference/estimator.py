@@ -159,11 +159,12 @@ class PoseEstimator:
         try:
             return load_metainfo(self.info.dataset)
         except LgmposeError:
-            if self.info.keypoint_names and len(self.info.keypoint_names) != 17:
+            coco = load_metainfo("coco")
+            if self.info.keypoint_names and len(self.info.keypoint_names) != coco.num_keypoints:
                 raise LgmposeError(f"pose model '{self.weights}': keypoint set "
                                    f"'{self.info.dataset}' unknown and no metainfo stored with "
                                    "the model") from None
-            return load_metainfo("coco")
+            return coco
 
     # -- detection ---------------------------------------------------------------------------
     @property

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lgmpose.data.metainfo import load_metainfo
 from lgmpose.defaults import KPT_THR
 
 __all__ = ["BODY_MARGINS", "MergedLabel", "box_from_keypoints", "crossed_pairs", "lr_agreement",
@@ -33,7 +34,8 @@ __all__ = ["BODY_MARGINS", "MergedLabel", "box_from_keypoints", "crossed_pairs",
 # fractions of that extent: left, right, top, bottom. Medians over the coco-mini train2017 people
 # with 10+ labelled body joints (the head sits above the shoulders, the feet below the ankles).
 BODY_MARGINS = (0.15, 0.15, 0.26, 0.13)
-_BODY = tuple(range(5, 17))
+_FACE = ("nose", "left_eye", "right_eye", "left_ear", "right_ear")
+_BODY = tuple(i for i, name in enumerate(load_metainfo("coco").keypoint_names) if name not in _FACE)
 
 
 @dataclass

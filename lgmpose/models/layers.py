@@ -4,6 +4,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from lgmpose.defaults import CODEC_SIGMA
+
 
 def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:
     """Round a channel count to a multiple of ``divisor`` without losing more than 10%."""
@@ -166,7 +168,7 @@ class SpatialSoftmax(nn.Module):
     falls as the prediction spreads out.
     """
 
-    def __init__(self, sigma: float = 2.0) -> None:
+    def __init__(self, sigma: float = CODEC_SIGMA) -> None:
         super().__init__()
         self.peak_scale = 2.0 * 3.141592653589793 * float(sigma) ** 2
 
@@ -196,7 +198,7 @@ class _FixedSizeSoftmax(nn.Module):
         return (probs * self.peak_scale).reshape(-1, k, h, w)
 
 
-def build_heatmap_norm(name: str | None, sigma: float = 2.0) -> nn.Module:
+def build_heatmap_norm(name: str | None, sigma: float = CODEC_SIGMA) -> nn.Module:
     """``"none"`` (the heatmaps are the head's output) or ``"softmax"`` (:class:`SpatialSoftmax`)."""
     if name in (None, "none"):
         return nn.Identity()

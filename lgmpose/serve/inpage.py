@@ -15,7 +15,7 @@ import json
 import shutil
 from pathlib import Path
 
-from lgmpose.defaults import KPT_THR
+from lgmpose.defaults import BOX_PADDING, KPT_THR
 from lgmpose.errors import LgmposeError
 
 __all__ = ["POSE_FILE", "DETECTOR_FILE", "ISOLATION_HEADERS", "page_config", "model_files",
@@ -76,6 +76,7 @@ def page_config(estimator, server: bool = True) -> dict:
             "input_size": [int(v) for v in estimator.input_size],
             "num_keypoints": meta.num_keypoints,
             "mean": [float(v) for v in info.mean], "std": [float(v) for v in info.std],
+            "box_padding": BOX_PADDING,
             "codec": {"name": codec.name, "sigma": codec.sigma, "refine": codec.refine},
             "sigmas": [float(v) for v in meta.sigmas],
         },

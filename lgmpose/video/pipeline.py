@@ -40,7 +40,7 @@ class VideoPipeline:
         self.estimator = estimator
         self.det_interval = max(1, int(det_interval))
         self.kpt_thr, self.lost_ratio, self.default_fps = kpt_thr, lost_ratio, default_fps
-        self.tracker = PoseTracker(track_metric, threshold=0.3, max_age=max(10, det_interval),
+        self.tracker = PoseTracker(track_metric, max_age=max(10, det_interval),
                                    sigmas=estimator.metainfo.sigmas, kpt_thr=kpt_thr)
         params = {k: v for k, v in (("min_cutoff", min_cutoff), ("beta", beta)) if v is not None}
         self.smoother = PoseSmoother(**params) if smooth else None

@@ -82,7 +82,8 @@ export class InPageEstimator {
   // Keypoints (image pixels) and scores for each box (PoseEstimator.estimate).
   async estimate(image, boxes, timings = {}) {
     const t0 = now();
-    const { input_size: size, mean, std, codec, num_keypoints: k } = this.config.pose;
+    const { input_size: size, mean, std, codec, num_keypoints: k, box_padding: padding } =
+      this.config.pose;
     const [H, W] = size;
     if (!boxes.length) {
       Object.assign(timings, { crop: 0, pose_run: 0, decode: 0 });
@@ -90,7 +91,7 @@ export class InPageEstimator {
     }
     const x = new Float32Array(boxes.length * 3 * H * W);
     const inverse = boxes.map((box, i) => {
-      const { center, scale } = boxToCrop(box, size);
+      const { center, scale } = boxToCrop(box, size, padding);
       const m = cropMatrix(center, scale, size, codec.name === "udp");
       normalizeInto(cropImage(image, m, H, W), mean, std, x, i * 3 * H * W);
       return invertAffine(m);

@@ -3,10 +3,10 @@
 // center/scale are float32 in Python, matrices float64: Math.fround marks the float32 steps.
 
 const f32 = Math.fround;
-export const BOX_PADDING = 1.25;
 
-// Box -> {center: [x, y], scale: [w, h]} at the input's aspect ratio (W / H), widened by padding.
-export function boxToCrop(box, inputSize, padding = BOX_PADDING) {
+// Box -> {center: [x, y], scale: [w, h]} at the input's aspect ratio (W / H), widened by padding
+// (the model description's box_padding).
+export function boxToCrop(box, inputSize, padding) {
   const aspect = inputSize[1] / inputSize[0];
   const [x, y, w, h] = box.map(f32);
   const center = [f32(x + f32(w * 0.5)), f32(y + f32(h * 0.5))];
