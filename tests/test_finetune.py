@@ -11,6 +11,7 @@ import torch
 
 from lgmpose.engine.average import average_checkpoints
 from lgmpose.engine.config import load_config
+from lgmpose.engine.config_types import replace
 from lgmpose.engine.train import train
 from lgmpose.inference.estimator import bundled_weights
 from lgmpose.models.checkpoint import load_checkpoint, resolve_checkpoint
@@ -49,7 +50,7 @@ def test_bundled_recipe_builds_the_shipped_network_from_its_sources():
     model = builders.build_model(cfg, builders.build_metainfo(cfg))
     assert model.model_config == bundled["model_config"]
     assert builders.build_codec(cfg).config() == bundled["meta"]["codec"]
-    assert {src["ann_file"] for src in cfg["data"]["train"]} == set(bundled["meta"]["train_sources"])
+    assert {src["ann_file"] for src in cfg.data.train} == set(bundled["meta"]["train_sources"])
     meta = bundled["meta"]
     stages = ([meta["config_file"]] if "config_file" in meta else
               [src["config_file"] for src in meta["averaged_from"] if src["config_file"]])
@@ -59,13 +60,15 @@ def test_bundled_recipe_builds_the_shipped_network_from_its_sources():
 def test_finetune_config_starts_from_the_bundled_network_and_weights(tmp_path):
     data = write_dataset(tmp_path / "data", num_images=3)
     cfg = load_config("finetune_256x192")
-    assert cfg["train"]["init_from"] == "bundled"
-    cfg["data"].update(root=str(data), workers=0,
-                       train={"ann_file": "annotations/train.json", "img_dir": "images"},
-                       val={"ann_file": "annotations/val.json", "img_dir": "images"})
+    assert cfg.train.init_from == "bundled"
+    cfg = replace(cfg, data=replace(
+        cfg.data, root=str(data), workers=0,
+        train={"ann_file": "annotations/train.json", "img_dir": "images"},
+        val={"ann_file": "annotations/val.json", "img_dir": "images"}))
     # lr 0: the run's weights must be the bundled ones (BatchNorm statistics aside)
-    cfg["train"].update(epochs=1, batch_size=3, lr=0.0, warmup_iters=0, ema_decay=0.0,
-                        val_interval=0, checkpoint_interval=0, tensorboard=False)
+    cfg = replace(cfg, train=replace(cfg.train, epochs=1, batch_size=3, lr=0.0, warmup_iters=0,
+                                     ema_decay=0.0, val_interval=0, checkpoint_interval=0,
+                                     tensorboard=False))
     train(cfg, tmp_path / "run", progress=False)
     tuned, bundled = load_checkpoint(tmp_path / "run" / "last.pt"), load_checkpoint("bundled")
     assert tuned["model_config"] == bundled["model_config"]

@@ -113,7 +113,7 @@ def test_config_overrides(overrides):
     except LgmposeError as error:
         assert str(error)
         return
-    assert isinstance(cfg["model"]["name"], str)
+    assert isinstance(cfg.model.name, str)
 
 
 @given(st.one_of(json_values.map(_dumps), st.text(max_size=200)))

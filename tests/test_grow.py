@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from lgmpose.engine.config import load_config
+from lgmpose.engine.config_types import replace
 from lgmpose.engine.train import train
 from lgmpose.errors import LgmposeError
 from lgmpose.models import create_model
@@ -143,6 +144,6 @@ def test_training_starts_from_a_grown_checkpoint(tmp_path):
     a, b = first["model"].train(), second["model"].train()
     with torch.no_grad():
         torch.testing.assert_close(b(x), a(x), rtol=1e-4, atol=1e-5)
-    cfg["train"]["init_grow"] = False
+    cfg = replace(cfg, train=replace(cfg.train, init_grow=False))
     with pytest.raises(LgmposeError, match="weights do not fit.*init_grow: true"):
         train(cfg, tmp_path / "c", progress=False)

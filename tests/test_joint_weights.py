@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from lgmpose.data.metainfo import load_metainfo
 from lgmpose.engine import builders
 from lgmpose.engine.config import load_config
 from lgmpose.errors import LgmposeError
@@ -40,7 +41,7 @@ def test_a_list_multiplies_the_visible_keypoints_weights(tmp_path):
 def test_metainfo_uses_the_datasets_own_joint_weights(tmp_path):
     plain = _target_weights(tmp_path / "a", None)
     weighted = _target_weights(tmp_path / "b", "metainfo")
-    coco = builders.build_metainfo({"data": {"metainfo": "coco"}}).joint_weights
+    coco = load_metainfo("coco").joint_weights
     np.testing.assert_allclose(weighted, plain * coco)
     assert weighted.max() == pytest.approx(1.5)   # wrists and ankles, as MMPose weighs them
 

@@ -209,14 +209,19 @@ def test_pck_of_the_ground_truth_and_of_a_shift():
 def test_mixed_coco_and_lsp_sources_build(tmp_path):
     from lgmpose.engine import builders
     from lgmpose.engine.config import load_config
+    from lgmpose.engine.config_types import replace
 
     data = write_dataset(tmp_path / "coco")
     _write(tmp_path / "coco" / "lspet", "lspet")
-    cfg = load_config(write_config(tmp_path / "cfg.yaml", data))
-    coco_source = dict(cfg["data"]["train"])
+    loaded = load_config(write_config(tmp_path / "cfg.yaml", data))
+
+    def with_data(**changes):
+        return replace(loaded, data=replace(loaded.data, **changes))
+
+    coco_source = dict(loaded.data.train)
     lsp_train = {"dataset": "lsp", "mat_file": "lspet/joints.mat", "img_dir": "lspet/images",
                  "split": "train"}
-    cfg["data"]["train"] = [coco_source, lsp_train]
+    cfg = with_data(train=[coco_source, lsp_train])
     metainfo, codec = builders.build_metainfo(cfg), builders.build_codec(cfg)
     dataset = builders.build_train_dataset(cfg, None, codec, metainfo)
     coco_part, lsp_part = dataset.parts
@@ -227,8 +232,9 @@ def test_mixed_coco_and_lsp_sources_build(tmp_path):
     meta = builders.checkpoint_meta(cfg, metainfo, codec)
     assert meta["train_sources"][1] == "lspet/joints.mat"
     # an lsp validation set: PCK of the torso
-    cfg["data"]["val"] = {"dataset": "lsp", "mat_file": "lspet/joints.mat",
-                          "img_dir": "lspet/images", "split": "val"}
+    cfg = with_data(train=[coco_source, lsp_train],
+                    val={"dataset": "lsp", "mat_file": "lspet/joints.mat",
+                         "img_dir": "lspet/images", "split": "val"})
     assert builders.main_metric(cfg) == "PCK" and builders.boxes_label(cfg) == "GT boxes"
     val = builders.build_val_dataset(cfg, None, codec, metainfo)
     results = [{"index": i, "keypoints": r["keypoints"]} for i, r in enumerate(val.records)]
@@ -236,13 +242,13 @@ def test_mixed_coco_and_lsp_sources_build(tmp_path):
     with pytest.raises(LgmposeError, match="COCO only"):
         builders.build_val_dataset(cfg, None, codec, metainfo, boxes=str(tmp_path / "cfg.yaml"))
     # an lsp source needs mat_file, not ann_file
-    cfg["data"]["train"] = [coco_source, {"dataset": "lsp", "img_dir": "lspet/images"}]
+    cfg = with_data(train=[coco_source, {"dataset": "lsp", "img_dir": "lspet/images"}])
     with pytest.raises(LgmposeError, match="mat_file"):
         builders.build_train_dataset(cfg, None, codec, metainfo)
-    cfg["data"]["train"] = [{"dataset": "lsp", "mat_file": "nowhere.mat"}]
+    cfg = with_data(train=[{"dataset": "lsp", "mat_file": "nowhere.mat"}])
     with pytest.raises(LgmposeError, match="nowhere.mat"):
         builders.build_train_dataset(cfg, None, codec, metainfo)
-    cfg["data"]["train"] = [{"dataset": "leeds", "mat_file": "lspet/joints.mat"}]
+    cfg = with_data(train=[{"dataset": "leeds", "mat_file": "lspet/joints.mat"}])
     with pytest.raises(LgmposeError, match="leeds"):
         builders.build_train_dataset(cfg, None, codec, metainfo)
 

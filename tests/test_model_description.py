@@ -54,14 +54,14 @@ def test_eval_follows_the_checkpoints_codec_not_the_configs(tmp_path):
 
     meta, config = _pt_meta()
     cfg = load_config("coco_256x192")
-    assert cfg["codec"]["name"] == "msra"      # the config alone would decode another way
+    assert cfg.codec.name == "msra"      # the config alone would decode another way
     followed = follow_checkpoint(cfg, meta, config)
     assert build_codec(followed).config() == meta["codec"]
-    assert cfg["codec"]["name"] == "msra"      # the caller's config is left alone
+    assert cfg.codec.name == "msra"      # the caller's config is left alone
     # a checkpoint that names no codec keeps the config's settings, at the model's size
     bare = follow_checkpoint(cfg, {}, {"input_size": [384, 288]})
-    assert bare["codec"]["name"] == "msra"
-    assert bare["data"]["input_size"] == [384, 288] and bare["data"]["heatmap_size"] == [96, 72]
+    assert bare.codec == cfg.codec
+    assert bare.data.input_size == (384, 288) and bare.data.heatmap_size == (96, 72)
 
 
 @pytest.mark.parametrize("flip", [False, True])
@@ -84,7 +84,7 @@ def test_eval_and_predict_decode_the_bundled_checkpoint_identically(tmp_path, fl
     metainfo = builders.build_metainfo(cfg)
     dataset = builders.build_val_dataset(cfg, None, codec, metainfo, boxes="gt")
     results = predict(model, dataset, codec, metainfo.flip_indices if flip else None,
-                      batch_size=4, shift_heatmap=bool(cfg["test"]["shift_heatmap"]),
+                      batch_size=4, shift_heatmap=cfg.test.shift_heatmap,
                       sigmas=metainfo.sigmas)
     assert len(results) == 4
 
@@ -105,6 +105,7 @@ def test_eval_and_predict_decode_the_bundled_checkpoint_identically(tmp_path, fl
 def test_a_config_whose_sizes_disagree_fails_before_training():
     from lgmpose.engine.builders import build_codec
     from lgmpose.engine.config import load_config
+    from lgmpose.engine.config_types import replace
 
     # the heatmap size follows the input size; a stated one that does not is refused
     assert build_codec(load_config("coco_256x192", ["data.input_size=[384, 288]"])
@@ -112,11 +113,12 @@ def test_a_config_whose_sizes_disagree_fails_before_training():
     with pytest.raises(LgmposeError, match=r"heatmap_size \[64, 48\].*\[384, 288\]"):
         load_config("coco_256x192", ["data.input_size=[384, 288]", "data.heatmap_size=[64, 48]"])
     cfg = load_config("coco_256x192")
-    cfg["data"]["heatmap_size"] = [64, 64]       # e.g. a stored config edited by hand
+    # e.g. a config put together in code; load_config refuses such a file (above)
+    odd = replace(cfg, data=replace(cfg.data, heatmap_size=(64, 64)))
     with pytest.raises(LgmposeError, match=r"\[256, 192\] gives 64x48.*\[64, 64\]"):
-        build_codec(cfg)
-    cfg = load_config("coco_256x192")
-    cfg["codec"]["input_size"] = [384, 288]     # e.g. a codec section copied from elsewhere
+        build_codec(odd)
+    # e.g. a codec section copied from elsewhere
+    cfg = replace(cfg, codec=replace(cfg.codec, options={"input_size": [384, 288]}))
     with pytest.raises(LgmposeError, match=r"codec.input_size \[384, 288\].*\[256, 192\]"):
         build_codec(cfg)
     assert build_codec(load_config("coco_384x288")).heatmap_size == (96, 72)
@@ -235,4 +237,4 @@ def test_eval_takes_the_keypoint_set_from_the_checkpoint():
     np.testing.assert_allclose(followed.sigmas, 0.5)
     # a checkpoint without a keypoint set keeps the config's
     assert build_metainfo(follow_checkpoint(cfg, {})).flip_indices[5:7] == [6, 5]
-    assert cfg["data"]["metainfo"] == "coco"
+    assert cfg.data.metainfo == "coco"

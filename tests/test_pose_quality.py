@@ -90,6 +90,6 @@ def test_instance_score_includes_the_quality(tmp_path):
 def test_evaluation_keeps_the_published_score_unless_asked():
     from lgmpose.engine.config import load_config
 
-    assert load_config("coco_256x192")["test"]["pose_quality"] is False
-    assert load_config("lite_hrnet_18_coco_256x192")["test"]["pose_quality"] is False
-    assert load_config("coco_256x192", ["test.pose_quality=true"])["test"]["pose_quality"] is True
+    assert load_config("coco_256x192").test.pose_quality is False
+    assert load_config("lite_hrnet_18_coco_256x192").test.pose_quality is False
+    assert load_config("coco_256x192", ["test.pose_quality=true"]).test.pose_quality is True

@@ -10,6 +10,7 @@ import yaml
 
 from lgmpose.engine import builders
 from lgmpose.engine.config import load_config
+from lgmpose.engine.config_types import replace
 from lgmpose.errors import LgmposeError
 from synthetic_coco import write_config, write_dataset
 
@@ -90,8 +91,9 @@ def test_a_run_over_several_sources_lists_each_with_its_facing_and_weight(tmp_pa
 
     root, away, told = turned
     cfg = _config(tmp_path, root, None, "away")
-    cfg["data"]["train"][1]["weight"] = 2
-    cfg["train"].update(epochs=1, max_iters_per_epoch=1, val_interval=0)
+    whole, back = cfg.data.train
+    cfg = replace(cfg, data=replace(cfg.data, train=[whole, {**back, "weight": 2}]),
+                  train=replace(cfg.train, epochs=1, max_iters_per_epoch=1, val_interval=0))
     train(cfg, tmp_path / "run", progress=False)
     err = capsys.readouterr().err
     assert "annotations/train.json: 10 persons x 1" in err

@@ -14,6 +14,7 @@ import torch
 
 from lgmpose.engine import train as train_module
 from lgmpose.engine.config import load_config
+from lgmpose.engine.config_types import replace
 from lgmpose.engine.schedule import lr_factor
 from lgmpose.engine.train import train
 from lgmpose.errors import LgmposeError
@@ -63,7 +64,10 @@ def test_train_writes_checkpoints_logs_and_config(tmp_path, capsys):
     assert state["meta"]["keypoint_names"][0] == "nose"
     model = load_model(work / "last.pt")
     assert model(torch.zeros(1, 3, 64, 64)).shape == (1, 17, 16, 16)
-    assert load_config(work / "config.yaml")["train"]["epochs"] == 2
+    assert load_config(work / "config.yaml").train.epochs == 2
+    # the checkpoint keeps the config as the plain dict config.yaml holds
+    assert state["config"] == {**cfg.to_dict(), "meta": {"config_file": "cfg.yaml"}}
+    assert state["config"]["data"]["input_size"] == [64, 64]
 
 
 def _run_cli(args: list[str], prelude: str = "", **kwargs) -> subprocess.Popen:
@@ -277,6 +281,6 @@ def test_init_from_starts_from_a_checkpoints_weights(tmp_path):
     for name, value in first["model"].state_dict().items():
         if "running" not in name and "num_batches" not in name:
             assert torch.equal(value, second["model"].state_dict()[name]), name
-    cfg["train"]["init_from"] = str(tmp_path / "missing.pt")
+    cfg = replace(cfg, train=replace(cfg.train, init_from=str(tmp_path / "missing.pt")))
     with pytest.raises(LgmposeError, match="init_from.*not found"):
         train(cfg, tmp_path / "c", progress=False)

@@ -8,19 +8,20 @@ from pathlib import Path
 import yaml
 
 from lgmpose.engine.config import CONFIG_DIR, load_config
+from lgmpose.engine.config_types import Config, replace
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
-def _without_meta(cfg: dict) -> dict:
-    return {key: value for key, value in cfg.items() if key != "meta"}
+def _without_meta(cfg: Config) -> Config:
+    return replace(cfg, meta={})
 
 
 def test_every_experiment_config_loads_by_path():
     paths = sorted(CONFIGS.glob("*.yaml"))
     assert len(paths) >= 39
     for path in paths:
-        assert load_config(path)["meta"]["config_file"] == path.name
+        assert load_config(path).meta["config_file"] == path.name
     assert not {p.name for p in paths} & {p.name for p in CONFIG_DIR.glob("*.yaml")}
 
 
@@ -46,7 +47,7 @@ def test_ablation_configs_build_the_networks_the_docs_compare():
         model = builders.build_model(cfg, builders.build_metainfo(cfg))
         assert sum(p.numel() for p in model.parameters()) == expected, name
         assert model.model_config["heatmap_norm"] == "softmax", name
-        t = cfg["train"]
-        recipes.add((t["loss"], t["optimizer"], t["lr"], t["lr_policy"], t["epochs"],
-                     t["batch_size"], str(cfg["data"]["train"]), str(cfg["data"]["aug"])))
+        t = cfg.train
+        recipes.add((t.loss, t.optimizer, t.lr, t.lr_policy, t.epochs, t.batch_size,
+                     str(cfg.data.train), str(cfg.data.aug)))
     assert len(recipes) == 1   # only the network and the number of iterations differ

@@ -11,6 +11,7 @@ import pytest
 
 from lgmpose.engine import builders
 from lgmpose.engine.config import load_config
+from lgmpose.engine.config_types import replace
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / "experiments" / "configs"
@@ -100,20 +101,20 @@ def test_stage8_bystanders_hold_no_partial_box_around_the_labelled_person():
 def test_stage7_adds_the_bystanders_and_the_video_to_stage6s_sources():
     cfg = load_config(CONFIGS / "real_people_256x192_stage7.yaml")
     base = load_config(CONFIGS / "real_people_256x192_stage6.yaml")
-    files = [src["ann_file"] for src in cfg["data"]["train"]]
-    assert files[:3] == [src["ann_file"] for src in base["data"]["train"]]
+    files = [src["ann_file"] for src in cfg.data.train]
+    assert files[:3] == [src["ann_file"] for src in base.data.train]
     assert files[3:] == ["./labels/lspet_train_others.json.gz", "./labels/ccp_others.json.gz",
                          "./labels/vtest_every4.json.gz"]
     for name in files:
         assert (REPO / name).is_file(), name
-    assert cfg["data"]["aug"]["person_occlusion_prob"] == 0.3
+    assert cfg.data.aug["person_occlusion_prob"] == 0.3
 
 
 def test_stage8_doubles_the_coco_like_people_of_stage7():
     cfg = load_config(CONFIGS / "real_people_256x192_stage8.yaml")
     base = load_config(CONFIGS / "real_people_256x192_stage7.yaml")
-    sources = {src["ann_file"]: src for src in cfg["data"]["train"]}
-    before = {src["ann_file"]: src for src in base["data"]["train"]}
+    sources = {src["ann_file"]: src for src in cfg.data.train}
+    before = {src["ann_file"]: src for src in base.data.train}
     assert set(before) - set(sources) == {"./labels/lspet_train_others.json.gz",
                                           "./labels/vtest_every4.json.gz"}
     assert set(sources) - set(before) == {"./labels/lspet_train_others_h15.json.gz",
@@ -148,11 +149,11 @@ def test_stage9_bystanders_are_relabelled_with_the_off_box_rule():
 
     cfg = load_config(CONFIGS / "real_people_256x192_stage9.yaml")
     base = load_config(CONFIGS / "real_people_256x192_stage8.yaml")
-    files = [src["ann_file"] for src in cfg["data"]["train"]]
+    files = [src["ann_file"] for src in cfg.data.train]
     swapped = {
         "./labels/lspet_train_others_h15.json.gz": "./labels/lspet_train_others_h15_d35.json.gz",
         "./labels/ccp_others.json.gz": "./labels/ccp_others_d35.json.gz"}
-    assert files == [swapped.get(src["ann_file"], src["ann_file"]) for src in base["data"]["train"]]
+    assert files == [swapped.get(src["ann_file"], src["ann_file"]) for src in base.data.train]
 
     def off_box(name):
         count = 0
@@ -173,9 +174,9 @@ def test_a_few_iterations_of_the_recipe_run(recipe, tmp_path):
     from lgmpose.engine.train import train
 
     cfg, root = recipe
-    cfg["train"].update(epochs=1, max_iters_per_epoch=2, batch_size=4, val_interval=0,
-                        warmup_iters=1)
-    cfg["data"]["workers"] = 0
+    cfg = replace(cfg, data=replace(cfg.data, workers=0),
+                  train=replace(cfg.train, epochs=1, max_iters_per_epoch=2, batch_size=4,
+                                val_interval=0, warmup_iters=1))
     summary = train(cfg, tmp_path / "run", data_root=root, progress=False)
     record = json.loads((tmp_path / "run" / "log.jsonl").read_text().splitlines()[-1])
     # cross-entropy over a 64x48 map starts near log(3072) = 8.03

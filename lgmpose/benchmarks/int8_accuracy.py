@@ -86,20 +86,21 @@ def compare_precisions(weights: str | os.PathLike, calib_dir: str | os.PathLike,
                 ("onnxruntime", "int8", onnx_module(int8, threads))]
         for backend, precision, module in runs:
             results = predict(module, dataset, codec, flip_indices,
-                              batch_size=int(cfg["test"]["batch_size"]),
-                              shift_heatmap=bool(cfg["test"]["shift_heatmap"]))
+                              batch_size=cfg.test.batch_size,
+                              shift_heatmap=cfg.test.shift_heatmap)
             metrics = builders.validation_metrics(cfg, dataset, results, metainfo, data_root, "gt")
             reference = reference or results
             rows.append({"backend": backend, "precision": precision,
                          "boxes": "GT boxes", "flip_test": flip, "instances": len(results),
-                         **_plain(metrics), **_shift(results, reference, size, metainfo)})
+                         **_plain(metrics),
+                         **_shift(results, reference, cfg.data.input_size, metainfo)})
     for row in rows:
         row["quantisation"] = {"per_channel": per_channel, "method": method}
     return rows
 
 
-def _shift(results: list[dict[str, Any]], reference: list[dict[str, Any]], input_size: list[int],
-           metainfo: Any) -> dict[str, float]:
+def _shift(results: list[dict[str, Any]], reference: list[dict[str, Any]],
+           input_size: Sequence[int], metainfo: Any) -> dict[str, float]:
     """Keypoint displacement from the reference predictions, in model-input pixels, and OKS."""
     import numpy as np
 

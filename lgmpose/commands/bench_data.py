@@ -45,7 +45,7 @@ def _dataset_spec(args: argparse.Namespace) -> dict:
     if args.config:
         try:
             from lgmpose.engine.config import load_config
-            cfg = load_config(args.config)
+            cfg = load_config(args.config).to_dict()  # read below as the plain YAML would be
         except ImportError:  # a checkout without the training engine: a plain YAML file
             import yaml
             cfg = yaml.safe_load(Path(args.config).read_text()) or {}

@@ -32,12 +32,13 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from lgmpose.engine.config import load_config, resolve_config_path
+    from lgmpose.engine.config_types import replace
     from lgmpose.engine.train import train
     from lgmpose.utils.outdir import output_dir
 
     cfg = load_config(args.config, args.overrides)
     if args.data_root:
-        cfg["data"]["root"] = args.data_root
+        cfg = replace(cfg, data=replace(cfg.data, root=args.data_root))
     work_dir = Path(args.work_dir or Path("work_dirs") / resolve_config_path(args.config).stem)
     with output_dir(work_dir, "--work-dir"):
         summary = train(cfg, work_dir, resume=args.resume, overwrite=args.overwrite,

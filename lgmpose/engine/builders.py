@@ -26,12 +26,13 @@ from typing import Any
 
 import numpy as np
 
-from lgmpose.defaults import CODEC, HEATMAP_STRIDE, derived_heatmap_size
+from lgmpose.defaults import CODEC_SIGMA, HEATMAP_STRIDE, derived_heatmap_size
 from lgmpose.engine.config_datasets import make_dataset as _make
 from lgmpose.engine.config_datasets import resolve as _path
 from lgmpose.engine.config_datasets import root_dir as _root
-from lgmpose.engine.config_datasets import (check_source_files, source_file, source_kind, sources,
-                                    val_kind)
+from lgmpose.engine.config_datasets import (check_source_files, has_val, source_file, source_kind,
+                                            sources, val_kind)
+from lgmpose.engine.config_types import CodecConfig, Config, replace
 from lgmpose.errors import LgmposeError
 
 __all__ = [
@@ -41,21 +42,18 @@ __all__ = [
 ]
 
 
-def build_metainfo(cfg: Mapping[str, Any]):
+def build_metainfo(cfg: Config):
     from lgmpose.data.metainfo import load_metainfo
 
-    return load_metainfo(cfg["data"]["metainfo"])
+    return load_metainfo(cfg.data.metainfo)
 
 
-def build_codec(cfg: Mapping[str, Any]):
+def build_codec(cfg: Config):
     from lgmpose.codecs import build_codec as _build
 
-    spec = dict(cfg["codec"])
-    name = spec.pop("name", CODEC)
-    input_size = [int(v) for v in cfg["data"]["input_size"]]
-    stated_size = cfg["data"].get("heatmap_size")
-    heatmap_size = ([int(v) for v in stated_size] if stated_size is not None
-                    else list(derived_heatmap_size(input_size)))
+    spec = dict(cfg.codec.options)
+    input_size = [int(v) for v in cfg.data.input_size]
+    heatmap_size = [int(v) for v in cfg.data.heatmap_size]
     # The network's heatmaps are its input / HEATMAP_STRIDE: any other size fails at the first
     # loss with a bare shape error, so say which sizes disagree before training starts.
     for key, given in (("input_size", input_size), ("heatmap_size", heatmap_size)):
@@ -70,11 +68,12 @@ def build_codec(cfg: Mapping[str, Any]):
                            f"data.heatmap_size is {heatmap_size}; drop data.heatmap_size (it "
                            f"follows the input size, whose sides must be multiples of "
                            f"{HEATMAP_STRIDE})")
-    return _build(name, input_size=tuple(input_size), heatmap_size=tuple(heatmap_size), **spec)
+    return _build(cfg.codec.name, input_size=tuple(input_size), heatmap_size=tuple(heatmap_size),
+                  sigma=cfg.codec.sigma, **spec)
 
 
-def follow_checkpoint(cfg: Mapping[str, Any], meta: Mapping[str, Any] | None,
-                      model_config: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def follow_checkpoint(cfg: Config, meta: Mapping[str, Any] | None,
+                      model_config: Mapping[str, Any] | None = None) -> Config:
     """A copy of ``cfg`` whose input size, heatmap size, codec and keypoint set are the
     checkpoint's own (read through :class:`lgmpose.runtimes.model_info.ModelInfo`, as
     ``PoseEstimator`` reads them),
@@ -85,29 +84,28 @@ def follow_checkpoint(cfg: Mapping[str, Any], meta: Mapping[str, Any] | None,
 
     meta = dict(meta or {})
     if not meta.get("codec"):   # a checkpoint that does not say: the config's codec settings
-        meta["codec"] = dict(cfg["codec"])
-    size = (model_config or {}).get("input_size") or cfg["data"]["input_size"]
+        meta["codec"] = cfg.codec.to_dict()
+    size = (model_config or {}).get("input_size") or cfg.data.input_size
     spec = ModelInfo.from_meta(meta, tuple(size)).codec_config()
-    out = copy.deepcopy(dict(cfg))
-    out["data"] = {**out["data"], "input_size": list(spec.pop("input_size")),
-                   "heatmap_size": list(spec.pop("heatmap_size"))}
-    out["codec"] = spec
+    data = replace(cfg.data, input_size=tuple(int(v) for v in spec.pop("input_size")),
+                   heatmap_size=tuple(int(v) for v in spec.pop("heatmap_size")))
     # The keypoint set (names, flip pairs, OKS sigmas) the checkpoint was trained with, when it
     # carries one: flip testing and scoring then use the model's own, as predicting does.
     if isinstance(meta.get("metainfo"), dict):
-        out["data"]["metainfo"] = copy.deepcopy(meta["metainfo"])
-    return out
+        data = replace(data, metainfo=copy.deepcopy(meta["metainfo"]))
+    codec = CodecConfig(name=spec.pop("name"), sigma=float(spec.pop("sigma", CODEC_SIGMA)),
+                        options=spec)
+    return replace(cfg, data=data, codec=codec)
 
 
-def build_model(cfg: Mapping[str, Any], metainfo):
+def build_model(cfg: Config, metainfo):
     from lgmpose.models import create_model
 
-    spec = dict(cfg["model"])
-    name = spec.pop("name")
+    spec = dict(cfg.model.options)
     for key in ("num_keypoints", "input_size"):
         spec.pop(key, None)  # always follow the data section
-    return create_model(name, num_keypoints=metainfo.num_keypoints,
-                        input_size=tuple(cfg["data"]["input_size"]), **spec)
+    return create_model(cfg.model.name, num_keypoints=metainfo.num_keypoints,
+                        input_size=tuple(cfg.data.input_size), **spec)
 
 
 class ConcatSamples:
@@ -130,7 +128,7 @@ class ConcatSamples:
         return self.get_sample(index, None)
 
 
-def build_train_dataset(cfg: Mapping[str, Any], data_root: str | None, codec, metainfo):
+def build_train_dataset(cfg: Config, data_root: str | None, codec, metainfo):
     root = _root(cfg, data_root)
     parts = [_make(cfg, s, root, codec, metainfo, train=True)
              for s in sources(cfg, "train")]
@@ -141,9 +139,9 @@ def sample_getter(dataset) -> Callable[[int, np.random.Generator], dict[str, Any
     return dataset.get_sample
 
 
-def resolve_boxes(cfg: Mapping[str, Any], data_root: str | None, boxes: str | None) -> str:
+def resolve_boxes(cfg: Config, data_root: str | None, boxes: str | None) -> str:
     """``gt`` or an existing detection file (a path as given, else relative to the data root)."""
-    boxes = boxes or cfg["data"].get("boxes") or "gt"
+    boxes = boxes or cfg.data.boxes or "gt"
     if boxes == "gt":
         return "gt"
     if Path(boxes).is_file():
@@ -154,7 +152,7 @@ def resolve_boxes(cfg: Mapping[str, Any], data_root: str | None, boxes: str | No
     raise LgmposeError(f"detection-box file '{boxes}' does not exist (nor under the data root)")
 
 
-def _val_source(cfg: Mapping[str, Any], data_root: str | None,
+def _val_source(cfg: Config, data_root: str | None,
                 boxes: str | None) -> tuple[dict[str, Any], str]:
     """The validation source and its resolved boxes (``gt`` or a detection file)."""
     val = sources(cfg, "val")
@@ -168,14 +166,14 @@ def _val_source(cfg: Mapping[str, Any], data_root: str | None,
     return val[0], resolved
 
 
-def check_inputs(cfg: Mapping[str, Any], data_root: str | None, validation: bool = True) -> None:
+def check_inputs(cfg: Config, data_root: str | None, validation: bool = True) -> None:
     """Every file a run will read (annotation files, image folders, the validation's detection
     boxes and MPII ground truth) exists, or an ``LgmposeError`` naming it: checked before the
     first training step rather than at the first validation."""
     root = _root(cfg, data_root)
     for source in sources(cfg, "train"):
         check_source_files(cfg, source, root, "train")
-    if not validation or cfg["data"].get("val") in (None, False, ""):
+    if not validation or not has_val(cfg):
         return
     source, _ = _val_source(cfg, data_root, None)
     check_source_files(cfg, source, root, "val")
@@ -185,26 +183,26 @@ def check_inputs(cfg: Mapping[str, Any], data_root: str | None, validation: bool
             raise LgmposeError(f"MPII ground truth '{gt_file}' does not exist (data.val.gt_file)")
 
 
-def build_val_dataset(cfg: Mapping[str, Any], data_root: str | None, codec, metainfo,
+def build_val_dataset(cfg: Config, data_root: str | None, codec, metainfo,
                       boxes: str | None = None):
     source, resolved = _val_source(cfg, data_root, boxes)
     return _make(cfg, source, _root(cfg, data_root), codec, metainfo, train=False,
                  boxes=resolved)
 
 
-def main_metric(cfg: Mapping[str, Any]) -> str:
+def main_metric(cfg: Config) -> str:
     return {"mpii": "PCKh", "lsp": "PCK"}.get(val_kind(cfg), "AP")
 
 
-def boxes_label(cfg: Mapping[str, Any], boxes: str | None = None) -> str:
+def boxes_label(cfg: Config, boxes: str | None = None) -> str:
     """What every log line and result says about the person boxes."""
     if val_kind(cfg) != "coco":
         return "GT boxes"
-    boxes = boxes or cfg["data"].get("boxes") or "gt"
+    boxes = boxes or cfg.data.boxes or "gt"
     return "GT boxes" if boxes == "gt" else f"detected boxes {Path(boxes).name}"
 
 
-def validation_metrics(cfg: Mapping[str, Any], dataset, results: list[dict[str, Any]],
+def validation_metrics(cfg: Config, dataset, results: list[dict[str, Any]],
                        metainfo, data_root: str | None, boxes: str | None) -> dict[str, Any]:
     """The validation set's metrics (COCO AP, MPII PCKh or LSP PCK) of per-crop predictions
     (from :func:`lgmpose.engine.evaluate.predict`)."""
@@ -229,30 +227,30 @@ def validation_metrics(cfg: Mapping[str, Any], dataset, results: list[dict[str, 
 
     if not results:
         raise LgmposeError("the validation set has no person to evaluate")
-    test = cfg["test"]
+    test = cfg.test
     coco_results = make_coco_results(
         [r["image_id"] for r in results], np.stack([r["keypoints"] for r in results]),
         np.stack([r["scores"] for r in results]),
         [r["bbox_score"] * r.get("quality", 1.0) for r in results],
         [r["area"] for r in results], metainfo.sigmas,
-        nms_threshold=float(test["oks_nms_thr"]), rescore_thr=float(test["rescore_thr"]),
+        nms_threshold=test.oks_nms_thr, rescore_thr=test.rescore_thr,
         category_id=int(getattr(dataset, "category_id", 1)))
     return coco_keypoint_ap(coco_results, dataset.ann_file, sigmas=metainfo.sigmas)
 
 
-def checkpoint_meta(cfg: Mapping[str, Any], metainfo, codec) -> dict[str, Any]:
+def checkpoint_meta(cfg: Config, metainfo, codec) -> dict[str, Any]:
     """What an inference user needs besides the weights (plain types only): the model description
     of :class:`lgmpose.runtimes.model_info.ModelInfo`, as ONNX exports carry it, plus where the
     training data came from."""
     from lgmpose.runtimes.model_info import ModelInfo
 
     train = sources(cfg, "train")
-    info = ModelInfo(input_size=tuple(int(v) for v in cfg["data"]["input_size"]),
+    info = ModelInfo(input_size=tuple(int(v) for v in cfg.data.input_size),
                      codec=codec.config(), dataset=metainfo.name,
                      keypoint_names=list(metainfo.keypoint_names),
                      flip_indices=list(metainfo.flip_indices), metainfo=metainfo.to_dict())
     return {
         **info.to_meta(),
         "train_sources": [source_file(s, source_kind(cfg, s)) for s in train],
-        "config_file": cfg.get("meta", {}).get("config_file"),
+        "config_file": cfg.meta.get("config_file"),
     }

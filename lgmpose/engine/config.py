@@ -1,12 +1,16 @@
 """Experiment configs: YAML files with simple ``_base_`` inheritance and ``--set key=value`` overrides.
 
-A config is a plain nested dict. Every file is merged on top of :data:`DEFAULTS`, so a config only
-states what differs from the standard top-down recipe. ``_base_`` (a path or a list of paths,
+A config file is a nested mapping. Every file is merged on top of :data:`DEFAULTS`, so a config
+only states what differs from the standard top-down recipe. ``_base_`` (a path or a list of paths,
 relative to the file) names configs to merge first; a bare file name with no such file beside the
 config names one of the package's configs (:data:`CONFIG_DIR`), so a config kept outside the
 package (the repository's ``experiments/configs``) can build on ``coco_256x192.yaml``. A mapping in
 a child is merged key by key into the base, anything else replaces the base value (a mapping
 holding ``_replace_: true`` replaces the whole base mapping instead).
+
+:func:`load_config` parses the merged dict, once, into a typed
+:class:`~lgmpose.engine.config_types.Config` (the engine reads ``cfg.train.lr``);
+:func:`save_config` writes it back as the YAML it came from.
 
 ``lgmpose train NAME`` takes a path to a YAML file or the name of a config shipped in the package
 (:func:`resolve_config_path`).
@@ -23,8 +27,8 @@ from typing import Any
 
 import yaml
 
-from lgmpose.defaults import (CODEC, CODEC_SIGMA, HEATMAP_STRIDE, INPUT_SIZE, OKS_NMS_THR,
-                              RESCORE_THR, derived_heatmap_size)
+from lgmpose.defaults import CODEC, CODEC_SIGMA, INPUT_SIZE, OKS_NMS_THR, RESCORE_THR
+from lgmpose.engine.config_types import Config, parse_config, replace
 from lgmpose.errors import LgmposeError
 from lgmpose.utils.atomic import atomic_write_text
 
@@ -228,13 +232,6 @@ def _rename_keys(data: dict[str, Any]) -> None:
             node.setdefault(new.rpartition(".")[2], node.pop(old_leaf))
 
 
-def _lookup(cfg: Mapping[str, Any], dotted: str) -> Any:
-    node: Any = cfg
-    for part in dotted.split("."):
-        node = node[part]
-    return node
-
-
 def _coerce(key: str, old: Any, new: Any) -> Any:
     if old is None or new is None:
         return new
@@ -290,46 +287,20 @@ def apply_overrides(cfg: dict[str, Any], overrides: Iterable[str]) -> dict[str, 
     return cfg
 
 
-def load_config(name_or_path: str | Path, overrides: Iterable[str] = ()) -> dict[str, Any]:
-    """Read a config (with its ``_base_`` chain) on top of :data:`DEFAULTS`, then apply overrides."""
+def load_config(name_or_path: str | Path, overrides: Iterable[str] = ()) -> Config:
+    """Read a config (with its ``_base_`` chain) on top of :data:`DEFAULTS`, apply overrides and
+    parse the result (:func:`lgmpose.engine.config_types.parse_config`: an unknown key or a value
+    of the wrong type is an ``LgmposeError`` naming it)."""
     path = resolve_config_path(name_or_path)
-    cfg = merge(DEFAULTS, _read_yaml(path, ()))
-    cfg = apply_overrides(cfg, overrides)
-    cfg.setdefault("meta", {})["config_file"] = path.name
-    _validate(cfg, str(name_or_path))
-    return cfg
+    raw = apply_overrides(merge(DEFAULTS, _read_yaml(path, ())), overrides)
+    cfg = parse_config(raw, str(name_or_path))
+    return replace(cfg, meta={**cfg.meta, "config_file": path.name})
 
 
-def _is_size(value: Any) -> bool:
-    return isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) for v in value)
+def dump_config(cfg: Config) -> str:
+    return yaml.safe_dump(cfg.to_dict(), sort_keys=False, default_flow_style=None)
 
 
-def _validate(cfg: dict[str, Any], name: str) -> None:
-    input_size = cfg["data"]["input_size"]
-    if not _is_size(input_size):
-        raise LgmposeError(f"config {name!r}: data.input_size must be [height, width], "
-                           f"got {input_size!r}")
-    # The heatmap size is the network's: derived, never chosen. A stated one (older configs and
-    # runs' config.yaml) is accepted when it is that size.
-    derived = list(derived_heatmap_size(input_size))
-    stated = cfg["data"].get("heatmap_size")
-    if stated is not None and stated != derived:
-        raise LgmposeError(f"config {name!r}: data.heatmap_size {stated!r} is not data.input_size "
-                           f"{input_size} // {HEATMAP_STRIDE} = {derived}; the heatmap size "
-                           f"follows the input size: drop data.heatmap_size")
-    cfg["data"]["heatmap_size"] = derived
-    if not isinstance(cfg["model"].get("name"), str):
-        raise LgmposeError(f"config {name!r}: model.name is missing")
-    for key in ("train.epochs", "train.batch_size", "test.batch_size"):
-        value = _lookup(cfg, key)
-        if not isinstance(value, int) or value < 1:
-            raise LgmposeError(f"config {name!r}: {key} must be a positive integer, got {value!r}")
-
-
-def dump_config(cfg: Mapping[str, Any]) -> str:
-    return yaml.safe_dump(dict(cfg), sort_keys=False, default_flow_style=None)
-
-
-def save_config(cfg: Mapping[str, Any], path: str | Path) -> None:
+def save_config(cfg: Config, path: str | Path) -> None:
     """Write the resolved config (atomically) so that a run can be repeated from its work dir."""
     atomic_write_text(path, dump_config(cfg))

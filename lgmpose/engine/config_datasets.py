@@ -29,11 +29,12 @@ from typing import Any
 import numpy as np
 
 from lgmpose.data.facing import AWAY, TOWARDS, facing
+from lgmpose.engine.config_types import Config
 from lgmpose.errors import LgmposeError
 
-__all__ = ["DATASETS", "FACING", "check_source_files", "dataset_kind", "keep_facing", "make_dataset",
-           "resolve", "root_dir", "source_file", "source_kind", "sources", "val_kind",
-           "with_joint_weights"]
+__all__ = ["DATASETS", "FACING", "check_source_files", "dataset_kind", "has_val", "keep_facing",
+           "make_dataset", "resolve", "root_dir", "source_file", "source_kind", "sources",
+           "val_kind", "with_joint_weights"]
 
 DATASETS = ("coco", "mpii", "lsp")
 _FILE_KEY = {"coco": "ann_file", "mpii": "ann_file", "lsp": "mat_file"}
@@ -41,8 +42,8 @@ FACING = {"towards": TOWARDS, "away": AWAY}
 _LOG = logging.getLogger(__name__)
 
 
-def root_dir(cfg: Mapping[str, Any], data_root: str | None) -> Path:
-    return Path(data_root if data_root else cfg["data"]["root"])
+def root_dir(cfg: Config, data_root: str | None) -> Path:
+    return Path(data_root if data_root else cfg.data.root)
 
 
 def resolve(root: Path, value: str | None) -> Path | None:
@@ -64,12 +65,12 @@ def _check_kind(kind: Any, where: str) -> str:
     return kind
 
 
-def dataset_kind(cfg: Mapping[str, Any]) -> str:
+def dataset_kind(cfg: Config) -> str:
     """The config's default kind, ``data.dataset``."""
-    return _check_kind(cfg["data"]["dataset"], "data.dataset")
+    return _check_kind(cfg.data.dataset, "data.dataset")
 
 
-def source_kind(cfg: Mapping[str, Any], source: Mapping[str, Any]) -> str:
+def source_kind(cfg: Config, source: Mapping[str, Any]) -> str:
     if source.get("dataset"):
         return _check_kind(source["dataset"], "data source dataset")
     return dataset_kind(cfg)
@@ -80,10 +81,10 @@ def source_file(source: Mapping[str, Any], kind: str) -> str:
     return str(source[_FILE_KEY[kind]])
 
 
-def sources(cfg: Mapping[str, Any], what: str) -> list[dict[str, Any]]:
-    """The sources of ``data.<what>`` (a mapping or a list of them), each checked for its file
-    key."""
-    spec = cfg["data"][what]
+def sources(cfg: Config, what: str) -> list[dict[str, Any]]:
+    """The sources of ``data.<what>`` (``train`` or ``val``: a mapping or a list of them), each
+    checked for its file key."""
+    spec = cfg.data.val if what == "val" else cfg.data.train
     items = spec if isinstance(spec, list) else [spec]
     if not items or not all(isinstance(s, Mapping) for s in items):
         raise LgmposeError(f"config data.{what}: expected {{ann_file, img_dir}} (or, for lsp, "
@@ -99,15 +100,20 @@ def sources(cfg: Mapping[str, Any], what: str) -> list[dict[str, Any]]:
     return [dict(s) for s in items]
 
 
-def val_kind(cfg: Mapping[str, Any]) -> str:
+def has_val(cfg: Config) -> bool:
+    """Whether the config names a validation set (``data.val`` null, false or empty: none)."""
+    return cfg.data.val not in (None, False, "")
+
+
+def val_kind(cfg: Config) -> str:
     """The kind of the validation source (its ``dataset`` key, else ``data.dataset``); not
     otherwise checked here, so that a run without validation never trips on ``data.val``."""
-    spec = cfg["data"].get("val")
+    spec = cfg.data.val
     first = spec[0] if isinstance(spec, list) and spec else spec
     return source_kind(cfg, first if isinstance(first, Mapping) else {})
 
 
-def check_source_files(cfg: Mapping[str, Any], source: Mapping[str, Any], root: Path,
+def check_source_files(cfg: Config, source: Mapping[str, Any], root: Path,
                        what: str = "train") -> tuple[Path, Path]:
     """The source's annotation file and image folder, or an ``LgmposeError`` naming the missing
     one (``what``: the config section, for the message)."""
@@ -140,9 +146,9 @@ def with_joint_weights(metainfo, spec: str | Sequence[float]):
     return dataclasses.replace(metainfo, joint_weights=weights)
 
 
-def make_dataset(cfg: Mapping[str, Any], source: Mapping[str, Any], root: Path, codec, metainfo,
+def make_dataset(cfg: Config, source: Mapping[str, Any], root: Path, codec, metainfo,
                  train: bool, boxes: str = "gt"):
-    data = cfg["data"]
+    data = cfg.data
     kind = source_kind(cfg, source)
     file = resolve(root, source[_FILE_KEY[kind]])
     img_dir = resolve(root, source.get("img_dir", "")) or root
@@ -150,12 +156,12 @@ def make_dataset(cfg: Mapping[str, Any], source: Mapping[str, Any], root: Path, 
         what = "LSP joints file" if kind == "lsp" else "annotation file"
         raise LgmposeError(f"{what} '{file}' does not exist (data root '{root}'; set "
                            "--data-root or data.root)")
-    weighted = train and data.get("joint_weights") is not None
+    weighted = train and data.joint_weights is not None
     if weighted:
-        metainfo = with_joint_weights(metainfo, data["joint_weights"])
-    common = dict(metainfo=metainfo, input_size=tuple(data["input_size"]), codec=codec,
-                  train=train, aug=dict(data.get("aug") or {}) if train else None,
-                  seed=int(cfg["train"]["seed"]), use_joint_weights=weighted)
+        metainfo = with_joint_weights(metainfo, data.joint_weights)
+    common = dict(metainfo=metainfo, input_size=data.input_size, codec=codec,
+                  train=train, aug=dict(data.aug or {}) if train else None,
+                  seed=cfg.train.seed, use_joint_weights=weighted)
     if kind == "lsp":
         from lgmpose.data.lsp import LspDataset
 
@@ -168,10 +174,10 @@ def make_dataset(cfg: Mapping[str, Any], source: Mapping[str, Any], root: Path, 
         from lgmpose.data.coco import CocoKeypointDataset
 
         dataset = CocoKeypointDataset(file, img_dir, boxes=boxes,
-                                      det_thr=float(data.get("det_thr", 0.0)), **common)
+                                      det_thr=data.det_thr, **common)
     if source.get("facing") is not None:
         keep_facing(dataset, source["facing"], file)
-    if train and cfg["train"].get("soft_targets"):
+    if train and cfg.train.soft_targets:
         dataset.pipeline.soft_targets = True
         if source.get("teacher_heatmaps"):
             from lgmpose.data.soft_targets import TeacherHeatmaps

@@ -18,6 +18,7 @@ from lgmpose.codecs.quality import pose_quality
 from lgmpose.data.crops import crop_matrix
 from lgmpose.data.transforms import transform_points
 from lgmpose.engine import builders
+from lgmpose.engine.config_types import Config
 from lgmpose.engine.distributed import all_gather_objects, is_main
 from lgmpose.engine.loading import collate
 
@@ -105,7 +106,7 @@ def _item(batch: dict[str, Any], key: str, i: int, default: Any = None) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
-def evaluate_model(model: nn.Module, cfg: dict[str, Any], data_root: str | None = None,
+def evaluate_model(model: nn.Module, cfg: Config, data_root: str | None = None,
                    device: torch.device | str = "cpu", boxes: str | None = None,
                    flip: bool | None = None, progress: bool = False,
                    channels_last: bool = False) -> dict[str, Any] | None:
@@ -115,17 +116,16 @@ def evaluate_model(model: nn.Module, cfg: dict[str, Any], data_root: str | None 
     ``flip``: flip test (default: the config's ``test.flip``). The returned dict says which boxes
     were used (``boxes``) and whether flip test was on (``flip_test``).
     """
-    boxes = boxes or cfg["data"].get("boxes", "gt")
-    flip = cfg["test"]["flip"] if flip is None else flip
+    boxes = boxes or cfg.data.boxes or "gt"
+    flip = cfg.test.flip if flip is None else flip
     metainfo = builders.build_metainfo(cfg)
     codec = builders.build_codec(cfg)
     dataset = builders.build_val_dataset(cfg, data_root, codec, metainfo, boxes=boxes)
     results = predict(model, dataset, codec, metainfo.flip_indices if flip else None,
-                      batch_size=int(cfg["test"]["batch_size"]), device=device,
-                      workers=min(int(cfg["data"]["workers"]), 2),
-                      shift_heatmap=bool(cfg["test"]["shift_heatmap"]),
+                      batch_size=cfg.test.batch_size, device=device,
+                      workers=min(cfg.data.workers, 2), shift_heatmap=cfg.test.shift_heatmap,
                       channels_last=channels_last, progress=progress,
-                      sigmas=metainfo.sigmas if cfg["test"].get("pose_quality") else None)
+                      sigmas=metainfo.sigmas if cfg.test.pose_quality else None)
     gathered = all_gather_objects(results)
     if not is_main():
         return None

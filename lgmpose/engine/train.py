@@ -27,7 +27,8 @@ from torch.utils.data import DataLoader
 
 from lgmpose.engine import builders
 from lgmpose.engine.config import save_config
-from lgmpose.engine.config_datasets import source_file, source_kind
+from lgmpose.engine.config_datasets import has_val, source_file, source_kind
+from lgmpose.engine.config_types import Config
 from lgmpose.engine.distributed import (DistInfo, all_reduce_mean, barrier, broadcast_object,
                                         cleanup, init_distributed, sync_buffers)
 from lgmpose.engine.ema import WeightEma, check_decay
@@ -84,21 +85,20 @@ def _unwrap(model: nn.Module) -> nn.Module:
 class _Run:
     """State of one training run (kept together so the loop reads top to bottom)."""
 
-    def __init__(self, cfg: dict[str, Any], work_dir: Path, data_root: str | None,
+    def __init__(self, cfg: Config, work_dir: Path, data_root: str | None,
                  info: DistInfo, progress: bool) -> None:
         self.cfg = cfg
         self.work_dir = work_dir
         self.data_root = data_root
         self.info = info
         self.progress = progress and info.is_main
-        tcfg = cfg["train"]
-        self.seed = int(tcfg["seed"])
+        self.seed = cfg.train.seed
         self.cuda = info.device.type == "cuda"
-        self.amp = bool(tcfg["amp"]) and self.cuda
-        self.cpu_bf16 = bool(tcfg.get("cpu_bf16")) and not self.cuda
+        self.amp = cfg.train.amp and self.cuda
+        self.cpu_bf16 = cfg.train.cpu_bf16 and not self.cuda
         # channels_last also pays on the CPU: ~85 instead of ~62 samples/s for lgm_pose
-        self.channels_last = bool(tcfg["channels_last"])
-        self.log = RunLogger(work_dir, enabled=info.is_main, tensorboard=bool(tcfg["tensorboard"]))
+        self.channels_last = cfg.train.channels_last
+        self.log = RunLogger(work_dir, enabled=info.is_main, tensorboard=cfg.train.tensorboard)
         if self.cpu_bf16 and not cpu_has_native_bf16():
             self.log.info("warning: train.cpu_bf16 is set but this CPU has no native bf16 "
                           "(AVX512-BF16 or AMX): training will be slower, not faster")
@@ -120,7 +120,7 @@ class _Run:
             raise LgmposeError("the training set has no person with labelled keypoints")
         self.dataset = SkippingDataset(builders.sample_getter(base), len(base), self.seed)
         self.num_samples = len(base)
-        sources = cfg["data"]["train"]
+        sources = cfg.data.train
         sources = sources if isinstance(sources, list) else [sources]
         weights = [float(s.get("weight", 1.0)) for s in sources]
         sizes = [len(p) for p in getattr(base, "parts", [base])]
@@ -134,57 +134,53 @@ class _Run:
             + (f" (facing {s['facing']})" if s.get("facing") else "")
             + f": {n} persons x {w:g}" for s, n, w in zip(sources, sizes, weights)
         ] if len(sources) > 1 else []
-        workers = int(cfg["data"]["workers"])
-        self.batch_size = int(cfg["train"]["batch_size"])
+        workers = cfg.data.workers
+        self.batch_size = cfg.train.batch_size
         self.loader = DataLoader(
             self.dataset, batch_size=self.batch_size, sampler=self.sampler, num_workers=workers,
             collate_fn=collate, pin_memory=self.cuda, drop_last=False,
             persistent_workers=workers > 0, prefetch_factor=2 if workers > 0 else None)
         self.iters_per_epoch = math.ceil(len(self.sampler.inner) / self.batch_size)
-        max_iters = int(cfg["train"].get("max_iters_per_epoch") or 0)
-        if max_iters:
-            self.iters_per_epoch = min(self.iters_per_epoch, max_iters)
+        if cfg.train.max_iters_per_epoch:
+            self.iters_per_epoch = min(self.iters_per_epoch, cfg.train.max_iters_per_epoch)
 
         model = builders.build_model(cfg, self.metainfo).to(info.device)
-        init_from = cfg["train"].get("init_from")
-        if init_from:
+        if cfg.train.init_from:
             from lgmpose.models.checkpoint import resolve_checkpoint
 
-            self._load_initial_weights(model, resolve_checkpoint(init_from))
+            self._load_initial_weights(model, resolve_checkpoint(cfg.train.init_from))
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
         self.model = model
-        tcfg = cfg["train"]
-        if str(tcfg["optimizer"]).lower() == "adam":
-            self.optimizer = torch.optim.Adam(model.parameters(), lr=float(tcfg["lr"]),
-                                              weight_decay=float(tcfg["weight_decay"]))
-        elif str(tcfg["optimizer"]).lower() == "adamw":
-            self.optimizer = torch.optim.AdamW(model.parameters(), lr=float(tcfg["lr"]),
-                                               weight_decay=float(tcfg["weight_decay"]))
+        tcfg = cfg.train
+        if str(tcfg.optimizer).lower() == "adam":
+            self.optimizer = torch.optim.Adam(model.parameters(), lr=tcfg.lr,
+                                              weight_decay=tcfg.weight_decay)
+        elif str(tcfg.optimizer).lower() == "adamw":
+            self.optimizer = torch.optim.AdamW(model.parameters(), lr=tcfg.lr,
+                                               weight_decay=tcfg.weight_decay)
         else:
-            raise LgmposeError(f"train.optimizer {tcfg['optimizer']!r}: choose adam or adamw")
+            raise LgmposeError(f"train.optimizer {tcfg.optimizer!r}: choose adam or adamw")
         self.scheduler = build_scheduler(self.optimizer, self.iters_per_epoch,
-                                         int(tcfg["warmup_iters"]), float(tcfg["warmup_ratio"]),
-                                         tcfg["lr_steps"], float(tcfg["lr_gamma"]),
-                                         policy=str(tcfg.get("lr_policy", "step")),
-                                         total_iters=self.iters_per_epoch * int(tcfg["epochs"]),
-                                         min_ratio=float(tcfg.get("min_lr_ratio", 0.0)))
-        self.loss_fn = build_loss(tcfg.get("loss", "mse"))
-        loss_name = tcfg.get("loss", "mse")
-        loss_name = loss_name if isinstance(loss_name, str) else loss_name.get("name")
+                                         tcfg.warmup_iters, tcfg.warmup_ratio,
+                                         tcfg.lr_steps, tcfg.lr_gamma, policy=str(tcfg.lr_policy),
+                                         total_iters=self.iters_per_epoch * tcfg.epochs,
+                                         min_ratio=tcfg.min_lr_ratio)
+        self.loss_fn = build_loss(tcfg.loss)
+        loss_name = tcfg.loss if isinstance(tcfg.loss, str) else tcfg.loss.get("name")
         norm = model.model_config.get("heatmap_norm", "none")
         if (loss_name == "softmax_ce") != (norm == "softmax"):
             raise LgmposeError(f"train.loss {loss_name!r} and model.heatmap_norm {norm!r} do not "
                                "go together: softmax_ce needs heatmap_norm: softmax, and a "
                                "softmax model needs softmax_ce")
         self.soft_loss_fn = None
-        if tcfg.get("soft_targets"):
+        if tcfg.soft_targets:
             if loss_name != "softmax_ce":
                 raise LgmposeError("train.soft_targets needs train.loss: softmax_ce (the teacher's "
                                    "maps are targets for a spatial softmax)")
-            self.soft_loss_fn = build_soft_loss(tcfg["soft_targets"])
+            self.soft_loss_fn = build_soft_loss(tcfg.soft_targets)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
-        decay = check_decay(tcfg.get("ema_decay"))
+        decay = check_decay(tcfg.ema_decay)
         self.ema = WeightEma(model, decay) if decay > 0 else None
 
     def _load_initial_weights(self, model: nn.Module, path: Path) -> None:
@@ -201,11 +197,10 @@ class _Run:
             raise LgmposeError(f"train.init_from '{path}': it holds {saved.get('name')!r} at "
                                f"{saved.get('input_size')}, the config builds "
                                f"{current.get('name')!r} at {current.get('input_size')}")
-        if self.cfg["train"].get("init_grow"):
+        if self.cfg.train.init_grow:
             from lgmpose.models.grow import grow_lgm_pose
 
-            grow_lgm_pose(model, state["state_dict"], saved,
-                          self.cfg["train"].get("init_grow_scale") or 0.0)
+            grow_lgm_pose(model, state["state_dict"], saved, self.cfg.train.init_grow_scale)
             self.log.info(f"initial weights from {path}, grown to {current}")
             return
         try:
@@ -244,7 +239,7 @@ class _Run:
                 optimizer=self.optimizer.state_dict(), scheduler=self.scheduler.state_dict(),
                 scaler=self.scaler.state_dict(), epoch=self.epoch,
                 iter_in_epoch=self.iter_in_epoch, rng=_rng_state(), best=self.best,
-                best_epoch=self.best_epoch, config=self.cfg, keep_previous=keep_previous,
+                best_epoch=self.best_epoch, config=self.cfg.to_dict(), keep_previous=keep_previous,
                 **dict(extra or {}))
         barrier()
         return path
@@ -292,13 +287,12 @@ class _Run:
                 self.log.info(f"warning: skipping a sample: {message}")
 
     def train_epoch(self) -> dict[str, Any]:
-        cfg = self.cfg
-        epochs = int(cfg["train"]["epochs"])
+        epochs = self.cfg.train.epochs
         self.ddp.train()
         start_iter = self.iter_in_epoch
         self.sampler.set_epoch(self.epoch, skip=start_iter * self.batch_size)
-        ckpt_every = int(cfg["train"].get("checkpoint_interval") or 0)
-        grad_clip = float(cfg["train"].get("grad_clip") or 0.0)
+        ckpt_every = self.cfg.train.checkpoint_interval
+        grad_clip = self.cfg.train.grad_clip
         total = self.iters_per_epoch - start_iter
         bar = None
         if self.progress:
@@ -378,7 +372,7 @@ class _Run:
     def validate(self) -> dict[str, Any] | None:
         from lgmpose.engine.evaluate import evaluate_model
 
-        if self.cfg["data"].get("val") in (None, False, ""):
+        if not has_val(self.cfg):
             return None
         metrics = evaluate_model(self.validated_model(), self.cfg, data_root=self.data_root,
                                  device=self.info.device, progress=self.progress,
@@ -406,7 +400,7 @@ def _check_work_dir(work_dir: Path, resume: bool, overwrite: bool) -> list[Path]
     return earlier
 
 
-def train(cfg: dict[str, Any], work_dir: str | Path, data_root: str | None = None,
+def train(cfg: Config, work_dir: str | Path, data_root: str | None = None,
           resume: bool = False, device: str = "auto", progress: bool = True,
           overwrite: bool = False) -> dict[str, Any]:
     """Train as ``cfg`` says; returns a summary (epochs done, best metric, paths) whose ``model``
@@ -418,8 +412,7 @@ def train(cfg: dict[str, Any], work_dir: str | Path, data_root: str | None = Non
     """
     work_dir = Path(work_dir)
     earlier = _check_work_dir(work_dir, resume, overwrite)
-    val_every = int(cfg["train"].get("val_interval") or 0)
-    builders.check_inputs(cfg, data_root, validation=val_every > 0)
+    builders.check_inputs(cfg, data_root, validation=cfg.train.val_interval > 0)
     info = init_distributed(device)
     # Flush float32 denormals to zero: a spatial softmax drives far pixels' probabilities and
     # gradients below 1e-38, and denormal arithmetic made CPU steps several times slower.
@@ -446,12 +439,12 @@ def train(cfg: dict[str, Any], work_dir: str | Path, data_root: str | None = Non
 
 def _loop(run: _Run) -> dict[str, Any]:
     cfg = run.cfg
-    epochs = int(cfg["train"]["epochs"])
-    val_every = int(cfg["train"]["val_interval"] or 0)
+    epochs = cfg.train.epochs
+    val_every = cfg.train.val_interval
     key = builders.main_metric(cfg)
     boxes = builders.boxes_label(cfg)
     if run.epoch == 0 and run.iter_in_epoch == 0:
-        run.log.info(f"training {cfg['model']['name']} on {run.num_samples} persons for {epochs} "
+        run.log.info(f"training {cfg.model.name} on {run.num_samples} persons for {epochs} "
                      f"epochs ({run.iters_per_epoch} iterations of {run.batch_size} per process, "
                      f"{run.info.world_size} process(es) on {run.info.device.type}) -> {run.work_dir}")
         for line in run.source_lines:

@@ -38,7 +38,7 @@ def read_curve(work_dir: str | Path, metric: str = "AP",
     if not log.is_file() or not config.is_file():
         raise LgmposeError(f"'{work_dir}' is not a training work dir (needs log.jsonl and "
                            "config.yaml)")
-    batch = int(load_config(config)["train"]["batch_size"])
+    batch = load_config(config).train.batch_size
     points, iters, seconds = [], 0, 0.0
     for number, line in enumerate(log.read_text().splitlines(), 1):
         try:
