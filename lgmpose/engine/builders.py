@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from lgmpose.defaults import CODEC_SIGMA, HEATMAP_STRIDE, derived_heatmap_size
+from lgmpose.defaults import HEATMAP_STRIDE, derived_heatmap_size
 from lgmpose.engine.config_datasets import make_dataset as _make
 from lgmpose.engine.config_datasets import resolve as _path
 from lgmpose.engine.config_datasets import root_dir as _root
@@ -93,9 +93,7 @@ def follow_checkpoint(cfg: Config, meta: Mapping[str, Any] | None,
     # carries one: flip testing and scoring then use the model's own, as predicting does.
     if isinstance(meta.get("metainfo"), dict):
         data = replace(data, metainfo=copy.deepcopy(meta["metainfo"]))
-    codec = CodecConfig(name=spec.pop("name"), sigma=float(spec.pop("sigma", CODEC_SIGMA)),
-                        options=spec)
-    return replace(cfg, data=data, codec=codec)
+    return replace(cfg, data=data, codec=CodecConfig.from_dict(spec))
 
 
 def build_model(cfg: Config, metainfo):

@@ -84,7 +84,7 @@ def source_file(source: Mapping[str, Any], kind: str) -> str:
 def sources(cfg: Config, what: str) -> list[dict[str, Any]]:
     """The sources of ``data.<what>`` (``train`` or ``val``: a mapping or a list of them), each
     checked for its file key."""
-    spec = cfg.data.val if what == "val" else cfg.data.train
+    spec = getattr(cfg.data, what)
     items = spec if isinstance(spec, list) else [spec]
     if not items or not all(isinstance(s, Mapping) for s in items):
         raise LgmposeError(f"config data.{what}: expected {{ann_file, img_dir}} (or, for lsp, "

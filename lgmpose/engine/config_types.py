@@ -63,6 +63,14 @@ class CodecConfig:
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "sigma": self.sigma, **self.options}
 
+    @classmethod
+    def from_dict(cls, spec: Mapping[str, Any], where: str = "config") -> "CodecConfig":
+        """The codec section ``{name, sigma, ...}``; a missing name or sigma is the default."""
+        options = dict(spec)
+        name = options.pop("name", CODEC)
+        sigma = _check(where, "codec.sigma", options.pop("sigma", CODEC_SIGMA), _FLOAT)
+        return cls(name=name, sigma=sigma, options=options)
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -212,10 +220,7 @@ def parse_config(cfg: Mapping[str, Any], name: str | None = None) -> Config:
     typed = Config(
         model=ModelConfig(name=model_name, options=model),
         data=_section(DataConfig, where, "data", data),
-        codec=CodecConfig(name=codec.pop("name", CODEC),
-                          sigma=_check(where, "codec.sigma", codec.pop("sigma", CODEC_SIGMA),
-                                       _FLOAT),
-                          options=codec),
+        codec=CodecConfig.from_dict(codec, where),
         train=_section(TrainConfig, where, "train", _mapping(where, cfg, "train")),
         test=_section(TestConfig, where, "test", _mapping(where, cfg, "test")),
         meta=_mapping(where, cfg, "meta"),
