@@ -22,12 +22,19 @@ codecs, the model description and the commands read them from this module):
 - :data:`CODEC` and :data:`CODEC_SIGMA`: the heatmap codec (MSRA Gaussians) and its sigma in
   heatmap pixels.
 - :data:`OKS_NMS_THR`: the OKS above which a pose is suppressed by a better one of its image.
+
+Video (:mod:`lgmpose.video` and the in-browser page, which reads them from the model description):
+
+- :data:`TRACK_THR`: a pose joins a track when its similarity (OKS, or box IoU) to the track's
+  last pose is at least this; below it, it starts a new track.
+- :data:`LOST_RATIO`: between detection frames a followed person is dropped when their mean
+  keypoint score falls below this share of what it was on the last detection frame.
 """
 from __future__ import annotations
 
 __all__ = ["KPT_THR", "RESCORE_THR", "LABEL_DET_THR", "MAX_PIXELS", "INPUT_SIZE",
            "MPII_INPUT_SIZE", "HEATMAP_STRIDE", "BOX_PADDING", "CODEC", "CODEC_SIGMA",
-           "OKS_NMS_THR", "derived_heatmap_size"]
+           "OKS_NMS_THR", "TRACK_THR", "LOST_RATIO", "derived_heatmap_size"]
 
 KPT_THR = 0.3
 RESCORE_THR = 0.2
@@ -43,6 +50,8 @@ BOX_PADDING = 1.25
 CODEC = "msra"
 CODEC_SIGMA = 2.0
 OKS_NMS_THR = 0.9
+TRACK_THR = 0.3
+LOST_RATIO = 0.5
 
 
 def derived_heatmap_size(input_size, stride: int = HEATMAP_STRIDE) -> tuple[int, int]:

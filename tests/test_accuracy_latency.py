@@ -13,9 +13,9 @@ def _bench(tmp_path, name, ratios):
     return str(path)
 
 
-def _accuracy(tmp_path, rows, kind="coco"):
+def _accuracy(tmp_path, rows, kind="coco", **dataset):
     path = tmp_path / "acc.json"
-    path.write_text(json.dumps({"dataset": {"kind": kind}, "rows": rows}))
+    path.write_text(json.dumps({"dataset": {"kind": kind, **dataset}, "rows": rows}))
     return str(path)
 
 
@@ -39,7 +39,11 @@ def test_models_are_paired_by_name_or_alias_and_the_rest_listed(tmp_path):
 
 def test_lsp_reports_use_pck(tmp_path):
     scores, label = accuracies(_accuracy(tmp_path, [{"name": "ours", "PCK": 44.1}], kind="lsp"))
-    assert scores == {"ours": 44.1} and "PCK" in label
+    assert scores == {"ours": 44.1} and label == "LSP PCK@0.2"
+    # the label states the threshold the report was scored at
+    _, label = accuracies(_accuracy(tmp_path, [{"name": "ours", "PCK": 60.1}], kind="lsp",
+                                    threshold=0.5))
+    assert label == "LSP PCK@0.5"
 
 
 def test_bad_inputs_are_one_line_errors(tmp_path, capsys):

@@ -11,6 +11,7 @@ pytest.importorskip("python_multipart", reason="python-multipart not installed")
 
 from fastapi.testclient import TestClient  # noqa: E402
 
+from lgmpose.defaults import LOST_RATIO, TRACK_THR  # noqa: E402
 from lgmpose.errors import LgmposeError  # noqa: E402
 from lgmpose.inference.estimator import bundled_weights  # noqa: E402
 from lgmpose.serve.app import STATIC_DIR, create_app  # noqa: E402
@@ -39,6 +40,8 @@ def test_model_description_carries_the_pipeline(client):
     assert pose["mean"] == pytest.approx([123.675, 116.28, 103.53])
     assert pose["box_padding"] == 1.25
     assert len(pose["sigmas"]) == 17
+    # the in-page tracker follows people as lgmpose.video does
+    assert config["video"] == {"track_thr": TRACK_THR, "lost_ratio": LOST_RATIO}
     assert config["detector"]["name"] == "nanodet" and config["detector"]["det_thr"] == 0.3
     # The drawing fields are /v1/model's.
     model = client.get("/v1/model").json()

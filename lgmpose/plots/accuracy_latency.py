@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from lgmpose.data.lsp import PCK_THR
 from lgmpose.errors import LgmposeError
 
 __all__ = ["latency_ratios", "accuracies", "pair_up", "main"]
@@ -57,7 +58,8 @@ def accuracies(accuracy_file: str) -> tuple[dict[str, float], str]:
         raise LgmposeError(f"'{accuracy_file}': not a `lgmpose accuracy --json` file (no rows)")
     kind = report.get("dataset", {}).get("kind", "coco")
     metric = "PCK" if kind == "lsp" else "AP"
-    label = "LSP PCK@0.2" if kind == "lsp" else "COCO keypoint AP (GT boxes)"
+    threshold = report.get("dataset", {}).get("threshold", PCK_THR)
+    label = f"LSP PCK@{threshold:g}" if kind == "lsp" else "COCO keypoint AP (GT boxes)"
     return {str(r["name"]): float(r[metric]) for r in rows if metric in r}, label
 
 

@@ -15,7 +15,7 @@ import json
 import shutil
 from pathlib import Path
 
-from lgmpose.defaults import BOX_PADDING, KPT_THR
+from lgmpose.defaults import BOX_PADDING, KPT_THR, LOST_RATIO, TRACK_THR
 from lgmpose.errors import LgmposeError
 
 __all__ = ["POSE_FILE", "DETECTOR_FILE", "ISOLATION_HEADERS", "page_config", "model_files",
@@ -80,6 +80,7 @@ def page_config(estimator, server: bool = True) -> dict:
             "codec": {"name": codec.name, "sigma": codec.sigma, "refine": codec.refine},
             "sigmas": [float(v) for v in meta.sigmas],
         },
+        "video": {"track_thr": TRACK_THR, "lost_ratio": LOST_RATIO},
         "detector": {"name": "nanodet", "file": DETECTOR_FILE,
                      "source": files[DETECTOR_FILE].name,
                      "bytes": files[DETECTOR_FILE].stat().st_size,

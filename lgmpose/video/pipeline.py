@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from lgmpose.defaults import KPT_THR
+from lgmpose.defaults import KPT_THR, LOST_RATIO
 from lgmpose.detectors.boxes import boxes_from_keypoints
 from lgmpose.inference.estimator import Person, PoseEstimator
 from lgmpose.inference.media import as_image
@@ -35,7 +35,7 @@ class VideoPipeline:
 
     def __init__(self, estimator: PoseEstimator, det_interval: int = 1, smooth: bool = True,
                  min_cutoff: float | None = None, beta: float | None = None,
-                 track_metric: str = "oks", kpt_thr: float = KPT_THR, lost_ratio: float = 0.5,
+                 track_metric: str = "oks", kpt_thr: float = KPT_THR, lost_ratio: float = LOST_RATIO,
                  default_fps: float = 30.0) -> None:
         self.estimator = estimator
         self.det_interval = max(1, int(det_interval))

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lgmpose.defaults import KPT_THR
+from lgmpose.defaults import KPT_THR, TRACK_THR
 from lgmpose.detectors.boxes import box_iou, xywh_to_xyxy
 
 __all__ = ["PoseTracker", "oks_matrix"]
@@ -46,7 +46,7 @@ class _Track:
 class PoseTracker:
     """``update(boxes, keypoints, scores) -> ids`` once per frame."""
 
-    def __init__(self, metric: str = "oks", threshold: float = 0.3, max_age: int = 10,
+    def __init__(self, metric: str = "oks", threshold: float = TRACK_THR, max_age: int = 10,
                  sigmas: np.ndarray | None = None, kpt_thr: float = KPT_THR) -> None:
         if metric not in ("oks", "iou"):
             raise ValueError(f"tracking metric must be 'oks' or 'iou', got {metric!r}")

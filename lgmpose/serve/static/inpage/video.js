@@ -33,7 +33,8 @@ function oks(a, b, area, sigmas, valid) {
 }
 
 export class PoseTracker {
-  constructor(sigmas, { threshold = 0.3, maxAge = 10, kptThr = 0.3 } = {}) {
+  // threshold and kptThr: the model description's video.track_thr and kpt_thr
+  constructor(sigmas, { threshold, maxAge = 10, kptThr }) {
     Object.assign(this, { sigmas, threshold, maxAge, kptThr });
     this.reset();
   }
@@ -114,13 +115,17 @@ export class PoseSmoother {
 
 // The per-frame loop: estimator has detect(image) and estimate(image, boxes) (see estimator.js).
 export class VideoPipeline {
-  constructor(estimator, { detInterval = 1, smooth = true, kptThr = 0.3, lostRatio = 0.5 } = {}) {
+  // kptThr, the drawing threshold, defaults to the model description's kpt_thr; the tracker's
+  // threshold and the lost ratio are the description's video section (lgmpose.defaults)
+  constructor(estimator, { detInterval = 1, smooth = true, kptThr } = {}) {
+    const { kpt_thr: modelKptThr, video: { track_thr: threshold, lost_ratio: lostRatio } } =
+      estimator.config;
     this.estimator = estimator;
     this.detInterval = Math.max(1, detInterval | 0);
-    this.kptThr = kptThr;
+    this.kptThr = kptThr ?? modelKptThr;
     this.lostRatio = lostRatio;
     this.tracker = new PoseTracker(estimator.config.pose.sigmas,
-      { maxAge: Math.max(10, this.detInterval), kptThr });
+      { threshold, maxAge: Math.max(10, this.detInterval), kptThr: this.kptThr });
     this.smoother = smooth ? new PoseSmoother() : null;
     this.reset();
   }
