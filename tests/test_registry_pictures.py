@@ -220,3 +220,23 @@ def test_extract_from_a_deb_data_tarball(tmp_path):
     not_deb.write_bytes(b"nope")
     with pytest.raises(LgmposeError, match="not a Debian package"):
         rp.extract(package, not_deb, ["deb_app/demo/p.jpg"], tmp_path / "stage2")
+
+
+# --- writing the pictures ----------------------------------------------------------------------
+
+def test_a_truncated_still_is_an_error_naming_it_and_its_package(tmp_path):
+    import cv2
+    import numpy as np
+
+    rel = next(r for r in rp.STILLS if r not in rp.VIDEOS)
+    picture = tmp_path / "stage" / rel
+    picture.parent.mkdir(parents=True)
+    noise = np.random.default_rng(0).integers(0, 256, (256, 256, 3), dtype=np.uint8)
+    ok, data = cv2.imencode(".jpg", noise)
+    assert ok
+    picture.write_bytes(data.tobytes()[: len(data) * 7 // 10])
+    assert cv2.imread(str(picture)) is not None   # OpenCV alone decodes it (a grey lower part)
+    with pytest.raises(LgmposeError, match="the JPEG image is truncated") as error:
+        rp.write_pictures(tmp_path / "stage", tmp_path / "out", [rel])
+    assert str(picture) in str(error.value) and rp.package_for(rel).label in str(error.value)
+    assert not list((tmp_path / "out").rglob("*.jpg"))

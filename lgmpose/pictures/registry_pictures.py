@@ -25,6 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from lgmpose.data.image_io import read_image
 from lgmpose.errors import LgmposeError
 from lgmpose.utils.atomic import atomic_path
 
@@ -516,9 +517,10 @@ def write_pictures(stage: Path, out: Path, rels: Iterable[str], force: bool = Fa
         if not todo:
             continue
         if rel not in VIDEOS:
-            image = cv2.imread(str(stage / rel), cv2.IMREAD_COLOR)
-            if image is None:
-                raise LgmposeError(f"cannot decode '{stage / rel}' ({package_for(rel).label})")
+            try:
+                image = read_image(stage / rel)
+            except LgmposeError as error:
+                raise LgmposeError(f"{error} ({package_for(rel).label})") from None
             _write_jpeg(targets[still_name(rel)], image)
             written += 1
             continue
