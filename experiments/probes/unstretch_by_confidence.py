@@ -63,8 +63,8 @@ def probe_picture(teacher: MoveNet, image: np.ndarray, boxes) -> dict:
         cw, ch = int(round(SIDE * np.sqrt(aspect))), int(round(SIDE / np.sqrt(aspect)))
         candidate = cv2.resize(square, (cw, ch), interpolation=cv2.INTER_LINEAR)
         gx, gy = cw / w, ch / h
-        keypoints, scores = teacher_on(teacher, candidate,
-                                       [[b[0] * gx, b[1] * gy, b[2] * gx, b[3] * gy] for b in boxes])
+        mapped = [[b[0] * gx, b[1] * gy, b[2] * gx, b[3] * gy] for b in boxes]
+        keypoints, scores = teacher_on(teacher, candidate, mapped)
         confidence.append(float(scores.mean()))
         poses.append(keypoints / np.array([gx, gy]))
     nearest = lambda a: int(np.argmin(np.abs(np.log(CANDIDATES / a))))  # noqa: E731

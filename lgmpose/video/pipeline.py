@@ -35,8 +35,8 @@ class VideoPipeline:
 
     def __init__(self, estimator: PoseEstimator, det_interval: int = 1, smooth: bool = True,
                  min_cutoff: float | None = None, beta: float | None = None,
-                 track_metric: str = "oks", kpt_thr: float = KPT_THR, lost_ratio: float = LOST_RATIO,
-                 default_fps: float = 30.0) -> None:
+                 track_metric: str = "oks", kpt_thr: float = KPT_THR,
+                 lost_ratio: float = LOST_RATIO, default_fps: float = 30.0) -> None:
         self.estimator = estimator
         self.det_interval = max(1, int(det_interval))
         self.kpt_thr, self.lost_ratio, self.default_fps = kpt_thr, lost_ratio, default_fps
