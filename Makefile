@@ -21,7 +21,7 @@ MODELS_OUT ?= models
 CONVERT_VENV := .venv-convert
 CONVERT_STAMP := $(CONVERT_VENV)/.installed
 
-.PHONY: demo test test-fast test-timing install install-core clean models registry-pictures everyday-pictures \
+.PHONY: demo test test-fast test-timing install install-core clean models registry-pictures everyday-pictures mpii-pictures \
 	web-runtime
 
 $(CORE_STAMP): pyproject.toml Makefile
@@ -95,6 +95,13 @@ STANFORD40 ?= build/stanford40
 everyday-pictures: $(STAMP)
 	$(PY) -m lgmpose.pictures.everyday_pictures stanford40 --source "$(STANFORD40)" \
 		--out work_dirs/everyday
+
+# Write work_dirs/mpii/images (the MPII Human Pose pictures labels/mpii_train*.json.gz name) from
+# MPII: the official download unpacked (its images/ folder) or a bare git snapshot of a
+# repository that carries those pictures in images/. For training only; not redistributed.
+MPII ?= build/mpii
+mpii-pictures: $(STAMP)
+	$(PY) -m lgmpose.pictures.everyday_pictures mpii --source "$(MPII)" --out work_dirs
 
 clean:
 	rm -rf $(VENV) $(CONVERT_VENV) $(DEMO_OUT) build *.egg-info

@@ -160,3 +160,54 @@ def test_capston2_labels_leave_out_coco_pictures_and_name_each_source_once():
         kps = np.asarray(ann["keypoints"]).reshape(17, 3)
         assert ann["num_keypoints"] == int((kps[:, 2] > 0).sum()) >= 6
         assert ann["bbox"][3] >= 0.15 * 640 - 1e-6
+
+
+def _mpii_labels(path: Path, names: list[str]) -> Path:
+    path.write_text(json.dumps({"images": [{"id": i, "file_name": n} for i, n in
+                                           enumerate(names, 1)], "annotations": []}))
+    return path
+
+
+def test_mpii_writes_the_pictures_the_label_files_name_byte_for_byte(tmp_path, capsys):
+    src = tmp_path / "src" / "images"
+    src.mkdir(parents=True)
+    for i in range(1, 5):
+        cv2.imwrite(str(src / f"00000000{i}.jpg"), np.full((30, 40, 3), 20 * i, np.uint8))
+    labels = _mpii_labels(tmp_path / "a.json", ["000000001.jpg", "000000003.jpg"])
+    others = _mpii_labels(tmp_path / "b.json", ["000000003.jpg", "000000004.jpg"])
+    assert ep.main(["mpii", "--source", str(tmp_path / "src"), "--out", str(tmp_path / "out"),
+                    "--names", str(labels), str(others)]) == 0
+    written = sorted(p.name for p in (tmp_path / "out" / "mpii" / "images").iterdir())
+    assert written == ["000000001.jpg", "000000003.jpg", "000000004.jpg"]
+    assert (tmp_path / "out" / "mpii" / "images" / "000000004.jpg").read_bytes() == \
+        (src / "000000004.jpg").read_bytes()
+    assert json.loads(capsys.readouterr().out.strip())["written"] == 3
+    missing = _mpii_labels(tmp_path / "c.json", ["000000009.jpg"])
+    assert ep.main(["mpii", "--source", str(tmp_path / "src"), "--out", str(tmp_path / "out"),
+                    "--names", str(missing)]) == 2
+    assert "name 1 pictures, 0 found in images/" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["mpii_train", "mpii_train_others"])
+def test_stored_mpii_labels_name_train_split_pictures_only(name, shared_data):
+    import gzip
+
+    data = load_coco_json(LABELS / f"{name}.json.gz")
+    names = [im["file_name"] for im in data["images"]]
+    assert len(names) == len(set(names)) == 1287
+    records = json.load(gzip.open(shared_data / "mpii" / "mpii_annotations.json.gz"))
+    val = {r["img_paths"] for r in records if r["isValidation"]}
+    train = {r["img_paths"] for r in records if not r["isValidation"]}
+    assert set(names) <= train and not set(names) & val
+    ids = {im["id"] for im in data["images"]}
+    assert all(a["image_id"] in ids for a in data["annotations"])
+    from_truth = [a["from_ground_truth"] for a in data["annotations"]]   # GT keypoints kept
+    assert all(1 <= n <= 12 for n in from_truth) if name == "mpii_train" else not any(from_truth)
+
+
+def test_stored_mpii_labels_cover_the_fetched_pictures():
+    pictures = REPO / "work_dirs" / "mpii" / "images"
+    if not pictures.is_dir():
+        pytest.skip("MPII pictures not fetched (make mpii-pictures)")
+    present = {p.name for p in pictures.iterdir()}
+    assert ep.label_file_names([LABELS / "mpii_train.json.gz"]) <= present

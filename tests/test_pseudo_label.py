@@ -411,3 +411,51 @@ def test_cli_needs_a_teacher_except_to_remerge(tmp_path):
                            "--box-rescale", "1", "1", "0", "--out", str(tmp_path / "x.json")],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "only applies with --remerge" in proc.stderr
+
+
+def _mpii_record(name: str, validation: bool, joints16: np.ndarray) -> dict:
+    """An MPII person record (1-based pixels, unlabelled joints at 0, 0)."""
+    joint_self = [[float(x) + 1, float(y) + 1, 1.0] for x, y in joints16]
+    for j, (x, y) in enumerate(joints16):
+        if x == 0 and y == 0:
+            joint_self[j] = [0.0, 0.0, 0.0]
+    return {"img_paths": name, "isValidation": float(validation), "objpos": [100, 100],
+            "scale_provided": 1.0, "joint_self": joint_self}
+
+
+def test_mpii_people_map_their_body_joints_to_coco_and_keep_the_split(tmp_path):
+    from lgmpose.labels.entries import mpii_entries
+
+    person = _standing_person()
+    # MPII order: r ankle, r knee, r hip, l hip, l knee, l ankle, pelvis, thorax, upper neck,
+    # head top, r wrist, r elbow, r shoulder, l shoulder, l elbow, l wrist
+    coco_of = [16, 14, 12, 11, 13, 15, None, None, None, None, 10, 8, 6, 5, 7, 9]
+    joints = np.array([person[c] if c is not None else (0, 0) for c in coco_of], np.float32)
+    joints[8], joints[9] = (150, 35), (150, 5)                 # upper neck, head top
+    joints[15] = (0, 0)                                        # left wrist not annotated
+    _write_images(tmp_path / "img", 1)
+    (tmp_path / "img" / "000000001.jpg").write_bytes((tmp_path / "img" / "000.jpg").read_bytes())
+    records = [_mpii_record("000000001.jpg", False, joints),
+               _mpii_record("000000001.jpg", True, joints),
+               _mpii_record("000000002.jpg", False, joints)]      # its picture is absent
+    (tmp_path / "mpii.json").write_text(json.dumps(records))
+    with pytest.warns(UserWarning, match="1 pictures"):
+        train = list(mpii_entries(tmp_path / "mpii.json", tmp_path / "img", "train"))
+    assert [(e.file_name, e.image_id, len(e.persons)) for e in train] == [("000000001.jpg", 1, 1)]
+    got = train[0].persons[0]
+    expected = np.zeros(17, bool)
+    expected[5:] = True
+    expected[9] = False                                        # the left wrist
+    np.testing.assert_array_equal(got.labelled, expected)
+    np.testing.assert_allclose(got.keypoints[expected], person[expected], atol=1e-4)
+    assert not got.keep_box
+    x, y, w, h = got.box
+    assert y < 5 and y + h > person[:, 1].max()                # the head top is in the box
+    with pytest.warns(UserWarning):
+        both = list(mpii_entries(tmp_path / "mpii.json", tmp_path / "img"))
+    assert len(both[0].persons) == 2
+    with pytest.raises(LgmposeError, match="split"):
+        list(mpii_entries(tmp_path / "mpii.json", tmp_path / "img", "test"))
+    (tmp_path / "bad.json").write_text(json.dumps([{"img_paths": "000000001.jpg"}]))
+    with pytest.raises(LgmposeError, match="bad.json.*record 0"):
+        list(mpii_entries(tmp_path / "bad.json", tmp_path / "img"))

@@ -18,6 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--coco", metavar="ANN", help="COCO keypoint json: GT boxes and keypoints")
     source.add_argument("--lsp", metavar="MAT", help="LSP/LSPET joints.mat (12 COCO joints each)")
+    source.add_argument("--mpii", metavar="ANN", help="MPII person records "
+                        "(mpii_annotations.json[.gz]; 12 COCO joints each) of the pictures in "
+                        "--images")
     source.add_argument("--folder", action="store_true",
                         help="label every picture in --images (boxes from --detector)")
     source.add_argument("--video", metavar="FILE",
@@ -43,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="folder of the pictures (--video: where its frames are written)")
     parser.add_argument("--out", required=True, metavar="JSON",
                         help="output COCO keypoint file (--heatmaps-of: output folder)")
-    parser.add_argument("--split", choices=["train", "val"], help="LSP: only this split")
+    parser.add_argument("--split", choices=["train", "val"], help="LSP, MPII: only this split")
     parser.add_argument("--every", type=int, default=1,
                         help="--video: label every N-th frame (default: %(default)s)")
     parser.epilog = ("On detector boxes, a teacher-only label with under 80% of its keypoints on "
@@ -124,6 +127,9 @@ def run(args: argparse.Namespace) -> int:
     elif args.lsp:
         entries = label_entries.lsp_entries(args.lsp, args.images, args.split)
         what = f"LSP {Path(args.lsp).name}" + (f" ({args.split} split)" if args.split else "")
+    elif args.mpii:
+        entries = label_entries.mpii_entries(args.mpii, args.images, args.split)
+        what = f"MPII {Path(args.mpii).name}" + (f" ({args.split} split)" if args.split else "")
     elif args.others_of:
         entries = label_entries.other_people_entries(args.others_of, args.images)
         what = f"people not in {Path(args.others_of).name}"
@@ -136,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         entries = label_entries.folder_entries(args.images)
         what = f"pictures in {Path(args.images).name}/"
-    if not (args.coco or args.lsp):
+    if not (args.coco or args.lsp or args.mpii):
         name = args.detector or ("whole_image" if args.folder else "auto")
         if name == "none" and not args.boxes_of:
             raise LgmposeError("pseudo-label: --detector none only applies with --boxes-of")
@@ -162,7 +168,7 @@ def _run_on_ray(args: argparse.Namespace, entries: list, what: str, ray) -> int:
     from lgmpose.distributed_inference.pseudo_label import pseudo_label_distributed
     from pathlib import Path
 
-    detector = None if (args.coco or args.lsp) else (
+    detector = None if (args.coco or args.lsp or args.mpii) else (
         args.detector or ("whole_image" if args.folder else "auto"))
     settings = {"teacher": str(Path(args.teacher).resolve()), "threads": args.threads or 1,
                 "detector": detector, "det_thr": args.det_thr, "min_height": args.min_height,

@@ -11,7 +11,7 @@ from lgmpose.data.image_probe import ImageError, probe_image, sniff_format
 from lgmpose.defaults import MAX_PIXELS
 from lgmpose.errors import LgmposeError
 
-__all__ = ["IMAGE_SUFFIXES", "list_images", "read_image"]
+__all__ = ["IMAGE_SUFFIXES", "folder_names", "list_images", "read_image"]
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
@@ -26,6 +26,15 @@ def list_images(folder: str | os.PathLike, what: str = "image folder") -> list:
     if not files:
         raise LgmposeError(f"{what} '{folder}' holds no images")
     return files
+
+
+def folder_names(folder: str | os.PathLike, what: str = "image folder") -> set[str]:
+    """The names of the files in ``folder`` (a dataset's pictures, of which a label file may name
+    only some); an error naming the folder when it cannot be read."""
+    try:
+        return set(os.listdir(folder))
+    except OSError as error:
+        raise LgmposeError(f"{what} '{folder}' cannot be read: {error.strerror or error}") from None
 
 
 def read_image(path: str | os.PathLike, max_pixels: int | None = MAX_PIXELS) -> np.ndarray:

@@ -44,6 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from lgmpose.data.base import TopDownDataset
+from lgmpose.data.image_io import folder_names
 from lgmpose.data.metainfo import load_metainfo
 from lgmpose.data.transforms import box_to_center_scale
 from lgmpose.defaults import BOX_PADDING, CODEC, INPUT_SIZE
@@ -160,11 +161,7 @@ def load_lsp(mat_file, img_dir, split: str | None = None) -> LspRecords:
     in_split(0, split)  # refuse a bad split name before reading anything
     joints, layout = read_lsp_joints(mat_file)
     img_dir = Path(img_dir)
-    try:
-        present = set(os.listdir(img_dir))
-    except OSError as error:
-        raise LgmposeError(f"LSP image folder '{img_dir}' cannot be read: "
-                           f"{error.strerror or error}") from None
+    present = folder_names(img_dir, "LSP image folder")
     finite = np.isfinite(joints[:, :, :2]).all(axis=2)
     if layout == "lspet":
         labelled = finite & (joints[:, :, 2] > 0.5)

@@ -24,7 +24,7 @@ from lgmpose.data.transforms import fix_aspect_ratio
 from lgmpose.defaults import BOX_PADDING, CODEC, MPII_INPUT_SIZE
 from lgmpose.errors import LgmposeError
 
-__all__ = ["MpiiDataset", "mpii_center_scale"]
+__all__ = ["MpiiDataset", "mpii_center_scale", "read_mpii_json"]
 
 PIXEL_STD = 200.0
 
@@ -40,7 +40,8 @@ def mpii_center_scale(center, person_scale, aspect_ratio: float = 1.0):
     return center - 1.0, scale
 
 
-def _read_json(path: str):
+def read_mpii_json(path: str):
+    """An MPII annotation file (json, or json.gz), its errors naming the file."""
     opener = gzip.open if path.endswith(".gz") else open
     try:
         with opener(path, "rt") as handle:
@@ -64,7 +65,7 @@ class MpiiDataset(TopDownDataset):
         self.img_dir = Path(img_dir)
         if split not in (None, "train", "val"):
             raise LgmposeError(f"MPII split must be 'train', 'val' or None, got {split!r}")
-        entries = _read_json(self.ann_file)
+        entries = read_mpii_json(self.ann_file)
         if isinstance(entries, dict) and "root" in entries:
             entries = entries["root"]
         if not isinstance(entries, list):

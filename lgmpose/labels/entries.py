@@ -1,4 +1,4 @@
-"""Where the people to pseudo-label come from: a COCO keypoint file, LSP/LSPET, a folder of
+"""Where the people to pseudo-label come from: a COCO keypoint file, LSP/LSPET, MPII, a folder of
 pictures or a video's frames (boxes from a person detector or the whole picture), or the people a
 label file does not hold yet in its own pictures.
 
@@ -21,7 +21,7 @@ import numpy as np
 from lgmpose.errors import LgmposeError
 
 __all__ = ["Entry", "Person", "boxed_people_entries", "coco_entries", "folder_entries",
-           "lsp_entries", "other_people_entries", "video_entries"]
+           "lsp_entries", "mpii_entries", "other_people_entries", "video_entries"]
 
 @dataclass
 class Person:
@@ -79,6 +79,67 @@ def lsp_entries(mat_file: str | os.PathLike, img_dir: str | os.PathLike,
         yield Entry(Path(rec["image_file"]), Path(rec["image_file"]).name, int(rec["image_id"]),
                     [Person(body_box if body_box is not None else box, kps, labelled,
                             keep_box=False)])
+
+
+# MPII's 16 joints in LSP's order of 14 (upper neck as LSP's neck), so that LSP's joint mapping
+# and person box serve both.
+MPII_AS_LSP = (0, 1, 2, 3, 4, 5, 10, 11, 12, 13, 14, 15, 8, 9)
+
+
+def mpii_entries(ann_file: str | os.PathLike, img_dir: str | os.PathLike,
+                 split: str | None = None) -> Iterator[Entry]:
+    """MPII people (the per-person record file, ``mpii_annotations.json[.gz]``) whose picture is in
+    ``img_dir``, grouped by picture; 12 of their 16 joints map onto COCO-17 (pelvis, thorax, upper
+    neck and head top have no COCO counterpart) and the teacher's box is LSP's person box around
+    the joints and the head top. ``split`` (train/val) selects by ``isValidation``. Pictures absent from
+    ``img_dir`` are skipped and counted in one warning (a picture subset is common)."""
+    import warnings
+
+    from lgmpose.data.image_io import folder_names
+    from lgmpose.data.lsp import LSP_TO_COCO, lsp_box
+    from lgmpose.data.mpii import read_mpii_json
+
+    if split not in (None, "all", "train", "val"):
+        raise LgmposeError(f"MPII split must be 'train', 'val' or 'all', got {split!r}")
+    path = Path(img_dir)
+    present = folder_names(path, "MPII image folder")
+    records = read_mpii_json(os.fspath(ann_file))
+    if not isinstance(records, list):
+        raise LgmposeError(f"MPII annotation file '{ann_file}': expected a list of person records")
+    coco = np.array(LSP_TO_COCO)
+    mapped = coco >= 0
+    by_picture: dict[str, list[Person]] = {}
+    absent = set()
+    for number, rec in enumerate(records):
+        try:
+            if split in ("train", "val") and bool(rec["isValidation"]) != (split == "val"):
+                continue
+            name = str(rec["img_paths"])
+            raw = np.asarray(rec["joint_self"], np.float64).reshape(16, 3)
+        except (KeyError, TypeError, ValueError) as error:
+            raise LgmposeError(f"MPII annotation file '{ann_file}': record {number} is not an MPII "
+                               f"person record ({error!r})") from None
+        if name not in present:
+            absent.add(name)
+            continue
+        joints = raw[list(MPII_AS_LSP)]
+        joints[:, :2] -= 1.0                                   # 1-based MATLAB pixels
+        labelled = ~((raw[list(MPII_AS_LSP), 0] == 0) & (raw[list(MPII_AS_LSP), 1] == 0))
+        keypoints = np.zeros((17, 2), np.float32)
+        visible = np.zeros(17, bool)
+        ok = labelled & mapped
+        keypoints[coco[ok]] = joints[ok, :2]
+        visible[coco[ok]] = True
+        if not visible.any():
+            continue
+        by_picture.setdefault(name, []).append(
+            Person(lsp_box(joints, labelled), keypoints, visible, keep_box=False))
+    if absent:
+        warnings.warn(f"MPII: {len(absent)} pictures of {ann_file} are not in {path}; their "
+                      "people are skipped", stacklevel=2)
+    for i, name in enumerate(sorted(by_picture), start=1):
+        stem = Path(name).stem                      # MPII's names are numbers: keep them as ids
+        yield Entry(path / name, name, int(stem) if stem.isdigit() else i, by_picture[name])
 
 
 def folder_entries(img_dir: str | os.PathLike) -> Iterator[Entry]:

@@ -1,5 +1,6 @@
 """Write the "everyday pictures" training folders and their person-box files from the public
-datasets they come from: Stanford 40 Actions and a CC BY 4.0 person-detection export.
+datasets they come from: Stanford 40 Actions, a CC BY 4.0 person-detection export and MPII Human
+Pose pictures.
 
 Run it as ``python -m lgmpose.pictures.everyday_pictures stanford40 --source SRC --out DIR`` (or
 ``make everyday-pictures``). ``SRC`` is either
@@ -13,6 +14,12 @@ and ``python -m lgmpose.pictures.everyday_pictures person_tracker --source GIT_D
 the Roboflow "Capston2" v11 export (CC BY 4.0) kept in ``ahsanirfan961/Person-Tracker`` at commit
 ``PERSON_TRACKER_COMMIT`` (later deleted from that repository).
 
+and ``python -m lgmpose.pictures.everyday_pictures mpii --source SRC --out DIR`` for the MPII
+Human Pose pictures that ``labels/mpii_train*.json.gz`` label: ``SRC`` is the official download
+unpacked (its ``images/`` folder; http://human-pose.mpi-inf.mpg.de) or a bare git snapshot of a
+repository that carries a subset of it in ``images/`` (``DomChey/ORIU_Project`` at commit
+``MPII_COMMIT``: 1,576 pictures of ten sports, 1,287 of them with train-split people).
+
 What is written (pictures byte for byte as published; nothing is re-encoded):
 
 * ``DIR/stanford40/train`` — the official train split plus the official test split's pictures
@@ -25,11 +32,15 @@ What is written (pictures byte for byte as published; nothing is re-encoded):
   COCO split a picture is from. ``DIR/person_tracker/boxes_once_h15.json``: what
   ``labels/capston2.json.gz`` labels, one version of each source picture in each subset (the
   subsets share some sources), its boxes at least 15% of the picture's height.
+* ``DIR/mpii/images``: the MPII pictures named by the label files (``--names``); their people's
+  joints come from MPII's own annotations (``lgmpose pseudo-label --mpii``).
 
 The box files are what ``lgmpose pseudo-label --boxes-of`` reads; the label files in ``labels/``
 name the same pictures. Terms: Stanford 40 Actions is a research dataset (cite Yao et al., ICCV
 2011); train on it, do not redistribute the pictures. The Capston2 export is CC BY 4.0 (Roboflow
-user siwookim). Neither set of pictures is committed or shipped.
+user siwookim). MPII Human Pose: annotations under the Simplified BSD licence, pictures from
+YouTube videos for research use (cite Andriluka et al., CVPR 2014). No set of pictures is
+committed or shipped.
 """
 from __future__ import annotations
 
@@ -40,6 +51,7 @@ import re
 import subprocess
 import sys
 import tarfile
+import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -50,6 +62,8 @@ from lgmpose.utils.atomic import atomic_path, atomic_write_text
 STANFORD40_COMMIT = "7346ba4d10a779c6bec9571431f714281bbc3760"
 PERSON_TRACKER_COMMIT = "49473929cfd908d54becb8a0c8d9e9f7709f5aa1"
 PERSON_TRACKER_ROOT = "Capston2-11"
+MPII_COMMIT = "aaee82f03c63e2a76f99ce9b69dad09d625a38f7"
+MPII_NAMES = ("labels/mpii_train.json.gz", "labels/mpii_train_others.json.gz")
 VAL_EVERY = 10          # every 10th picture of Stanford 40's official test split is held out
 COCO_NAMED = re.compile(r"^\d{12}_(jpg|jpeg|png)\.rf\.", re.IGNORECASE)
 STRETCHED_SIZE = 640    # the export resized every picture to 640x640 (stretch)
@@ -98,15 +112,20 @@ class _Source:
                 if file.is_file():
                     yield file.relative_to(root).as_posix(), file.read_bytes()
             return
-        proc = subprocess.Popen(["git", f"--git-dir={self.path}", "archive", "--format=tar",
-                                 self.commit, folder], stdout=subprocess.PIPE)
-        with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
-            for member in tar:
-                if member.isfile():
-                    data = tar.extractfile(member).read()
-                    yield member.name[len(folder) + 1:], data
-        if proc.wait():
-            raise LgmposeError(f"source '{self.path}': cannot read {folder}/ at {self.commit}")
+        # git's complaints about files outside ``folder`` that a snapshot lacks (its largest)
+        # are kept out of the output; they are shown only if reading ``folder`` fails.
+        with tempfile.TemporaryFile() as errors:
+            proc = subprocess.Popen(["git", f"--git-dir={self.path}", "archive", "--format=tar",
+                                     self.commit, folder], stdout=subprocess.PIPE, stderr=errors)
+            with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
+                for member in tar:
+                    if member.isfile():
+                        data = tar.extractfile(member).read()
+                        yield member.name[len(folder) + 1:], data
+            if proc.wait():
+                errors.seek(0)
+                raise LgmposeError(f"source '{self.path}': cannot read {folder}/ at {self.commit} "
+                                   f"({errors.read().decode(errors='replace').strip()[:200]})")
 
 
 def _write_bytes(path: Path, data: bytes) -> bool:
@@ -253,22 +272,60 @@ def one_version_each(pictures: list[tuple[str, list[list[float]]]], min_height: 
     return out
 
 
+# ---------------------------------------------------------------------------------------------
+# MPII Human Pose pictures (a subset, the ones the label files name).
+
+def label_file_names(files: Sequence[str | Path]) -> set[str]:
+    """The picture names of COCO keypoint files (plain or .gz)."""
+    from lgmpose.data.coco import load_coco_json
+
+    names: set[str] = set()
+    for file in files:
+        try:
+            names.update(str(im["file_name"]) for im in load_coco_json(Path(file))["images"])
+        except (KeyError, TypeError) as error:
+            raise LgmposeError(f"label file '{file}': no picture list ({error!r})") from None
+    return names
+
+
+def build_mpii(source: _Source, out: Path, names: set[str]) -> dict[str, int]:
+    written = seen = 0
+    for rel, data in source.files("images"):
+        name = Path(rel).name
+        if name in names:
+            seen += 1
+            written += _write_bytes(out / "images" / name, data)
+    if seen != len(names):
+        raise LgmposeError(f"source '{source.path}': the label files name {len(names)} pictures, "
+                           f"{seen} found in images/")
+    return {"pictures": seen, "written": written}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("dataset", choices=["stanford40", "person_tracker"])
+    parser.add_argument("dataset", choices=["stanford40", "person_tracker", "mpii"])
     parser.add_argument("--source", required=True, type=Path,
                         help="unpacked official download, or a bare git snapshot")
     parser.add_argument("--commit", default=None,
                         help="snapshot commit (default: the pinned one for the dataset)")
     parser.add_argument("--out", required=True, type=Path, help="writes OUT/<dataset>/...")
+    parser.add_argument("--names", nargs="+", default=list(MPII_NAMES), metavar="LABELS",
+                        help="mpii: write the pictures these label files name (default: "
+                        f"{' '.join(MPII_NAMES)})")
     args = parser.parse_args(argv)
-    pinned = {"stanford40": STANFORD40_COMMIT, "person_tracker": PERSON_TRACKER_COMMIT}
+    pinned = {"stanford40": STANFORD40_COMMIT, "person_tracker": PERSON_TRACKER_COMMIT,
+              "mpii": MPII_COMMIT}
     try:
         source = _Source(args.source, args.commit or pinned[args.dataset])
         if not source.git and args.dataset == "person_tracker":
             source = _Source(args.source)
-        build = build_stanford40 if args.dataset == "stanford40" else build_person_tracker
-        counts = build(source, args.out.expanduser() / args.dataset)
+        target = args.out.expanduser() / args.dataset
+        if args.dataset == "mpii":
+            counts = build_mpii(source, target, label_file_names(args.names))
+        elif args.dataset == "stanford40":
+            counts = build_stanford40(source, target)
+        else:
+            counts = build_person_tracker(source, target)
     except (LgmposeError, OSError, ET.ParseError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
