@@ -91,8 +91,8 @@ def mpii_entries(ann_file: str | os.PathLike, img_dir: str | os.PathLike,
     """MPII people (the per-person record file, ``mpii_annotations.json[.gz]``) whose picture is in
     ``img_dir``, grouped by picture; 12 of their 16 joints map onto COCO-17 (pelvis, thorax, upper
     neck and head top have no COCO counterpart) and the teacher's box is LSP's person box around
-    the joints and the head top. ``split`` (train/val) selects by ``isValidation``. Pictures absent from
-    ``img_dir`` are skipped and counted in one warning (a picture subset is common)."""
+    the joints and the head top. ``split`` (train/val) selects by ``isValidation``. Pictures
+    absent from ``img_dir`` are skipped and counted in one warning (a picture subset is common)."""
     import warnings
 
     from lgmpose.data.image_io import folder_names
