@@ -21,8 +21,8 @@ MODELS_OUT ?= models
 CONVERT_VENV := .venv-convert
 CONVERT_STAMP := $(CONVERT_VENV)/.installed
 
-.PHONY: demo test test-fast test-timing install install-core clean models registry-pictures everyday-pictures mpii-pictures \
-	web-runtime
+.PHONY: demo test test-fast test-timing install install-core clean models registry-pictures everyday-pictures \
+	mpii-pictures web-runtime
 
 $(CORE_STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

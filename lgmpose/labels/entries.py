@@ -123,8 +123,8 @@ def mpii_entries(ann_file: str | os.PathLike, img_dir: str | os.PathLike,
             absent.add(name)
             continue
         joints = raw[list(MPII_AS_LSP)]
+        labelled = ~((joints[:, 0] == 0) & (joints[:, 1] == 0))  # unannotated joints are (0, 0)
         joints[:, :2] -= 1.0                                   # 1-based MATLAB pixels
-        labelled = ~((raw[list(MPII_AS_LSP), 0] == 0) & (raw[list(MPII_AS_LSP), 1] == 0))
         keypoints = np.zeros((17, 2), np.float32)
         visible = np.zeros(17, bool)
         ok = labelled & mapped
